@@ -1,0 +1,1 @@
+"""HTTP layer: schemas, routes and error handlers."""

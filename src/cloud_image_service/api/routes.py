@@ -1,0 +1,88 @@
+"""Image endpoints: validate, call the service, return a schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from cloud_image_service.api.schemas import (
+    USER_ID_PATTERN,
+    DownloadResponse,
+    ErrorBody,
+    ImageList,
+    ImageOut,
+    Message,
+    UploadRequest,
+    UploadResponse,
+)
+from cloud_image_service.models import ListQuery
+from cloud_image_service.service import ImageService
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody} for code in (400, 404, 409, 422, 503)
+}
+
+router = APIRouter(prefix="/images", tags=["images"], responses=ERRORS)
+
+
+def get_service(request: Request) -> ImageService:
+    """The process-wide service built at start-up."""
+    service: ImageService = request.app.state.service
+    return service
+
+
+Service = Annotated[ImageService, Depends(get_service)]
+
+
+@router.post("/upload", status_code=status.HTTP_201_CREATED)
+def create_upload(body: UploadRequest, service: Service) -> UploadResponse:
+    """Create a pending image and return a presigned PUT for its bytes."""
+    upload = service.create_upload(
+        body.user_id, body.content_type, tuple(body.tags), body.description, body.filename
+    )
+    return UploadResponse(
+        image_id=upload.image.image_id,
+        upload_url=upload.upload_url,
+        upload_headers={"Content-Type": upload.image.content_type},
+        expires_at=upload.expires_at,
+        status=upload.image.status.value,
+    )
+
+
+@router.get("")
+def list_images(
+    service: Service,
+    user_id: Annotated[str | None, Query(pattern=USER_ID_PATTERN)] = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ImageList:
+    """List images, newest first for one user; follow `next_cursor` for the next page."""
+    query = ListQuery(user_id=user_id, tag=tag)
+    items, next_cursor = service.list(query, limit, cursor)
+    return ImageList(items=[ImageOut.of(image) for image in items], next_cursor=next_cursor)
+
+
+@router.get("/{image_id}")
+def get_image(image_id: str, service: Service) -> ImageOut:
+    """Metadata of one image."""
+    return ImageOut.of(service.get(image_id))
+
+
+@router.get("/{image_id}/download")
+def download_image(
+    image_id: str,
+    service: Service,
+    disposition: Literal["attachment", "inline"] = "attachment",
+) -> DownloadResponse:
+    """A presigned GET of the bytes (409 while nothing has been uploaded)."""
+    download = service.download(image_id, disposition)
+    return DownloadResponse(download_url=download.url, expires_at=download.expires_at)
+
+
+@router.delete("/{image_id}")
+def delete_image(image_id: str, service: Service) -> Message:
+    """Delete the bytes and the metadata of an image."""
+    service.delete(image_id)
+    return Message(message="Image deleted successfully")

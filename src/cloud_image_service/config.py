@@ -1,0 +1,82 @@
+"""Settings: one pydantic-settings class, every variable prefixed `CIS_`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ALLOWED_CONTENT_TYPES: tuple[str, ...] = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+)
+
+Backend = Literal["embedded", "aws"]
+
+
+class Settings(BaseSettings):
+    """Service configuration, read from `CIS_*` environment variables (and `.env`)."""
+
+    model_config = SettingsConfigDict(env_prefix="CIS_", env_file=".env", extra="ignore")
+
+    backend: Backend = "embedded"
+    region: str = Field(default="us-east-1", description="AWS region of the bucket and table.")
+    # The AWS SDKs' own endpoint variables count too, after ours.
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "CIS_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"
+        ),
+    )
+    dynamodb_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "CIS_DYNAMODB_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"
+        ),
+    )
+    public_s3_url: str | None = Field(
+        default=None,
+        description="S3 base URL written into presigned URLs when clients reach S3 under "
+        "another host name than the service does (LocalStack inside compose).",
+    )
+    bucket: str = "cloud-image-service"
+    table: str = "cloud-image-service-images"
+    presign_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cursor_secret: str | None = Field(
+        default=None,
+        description="HMAC key for pagination cursors; share it between replicas.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    embedded_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    aws_timeout_seconds: float = Field(default=5.0, gt=0)
+    log_level: str = "info"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept `a,b` as well as a JSON list from the environment."""
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                return value
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _no_wildcard_with_list(cls, value: list[str]) -> list[str]:
+        """A wildcard origin is refused: browsers would send credentials to any site."""
+        if "*" in value:
+            raise ValueError("CIS_CORS_ORIGINS must list origins explicitly, '*' is refused")
+        return value
+
+    @property
+    def is_development(self) -> bool:
+        """The embedded backend is development only: data lives in memory."""
+        return self.backend == "embedded"

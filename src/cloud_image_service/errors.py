@@ -1,0 +1,78 @@
+"""Domain exceptions: each carries its HTTP status and a machine-readable code."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error the API turns into a JSON response."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (e.g. Retry-After)."""
+        return {}
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+    code = "bad_request"
+
+
+class InvalidCursor(BadRequest):
+    code = "invalid_cursor"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
+class ImageNotFound(ServiceError):
+    status_code = 404
+    code = "image_not_found"
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"image {image_id!r} not found")
+        self.image_id = image_id
+
+
+class NotUploaded(ServiceError):
+    status_code = 409
+    code = "not_uploaded"
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"image {image_id!r} has no uploaded object yet; upload it first")
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ValidationFailed(ServiceError):
+    status_code = 422
+    code = "validation_failed"
+
+
+class BackendUnavailable(ServiceError):
+    """S3 or DynamoDB cannot be reached or answers with a server-side error."""
+
+    status_code = 503
+    code = "backend_unavailable"
+
+    def __init__(self, backend: str, detail: str) -> None:
+        super().__init__(f"{backend} is unavailable: {detail}")
+        self.backend = backend
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
