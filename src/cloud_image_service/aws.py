@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import boto3
 from botocore.config import Config
@@ -71,21 +71,21 @@ def client_config(timeout: float) -> Config:
         connect_timeout=timeout,
         read_timeout=timeout,
         retries={"max_attempts": 2, "mode": "standard"},
+        # uvicorn serves sync routes on up to 40 threads: one pooled connection each.
+        max_pool_connections=64,
     )
 
 
 def s3_config(timeout: float, *, path_style: bool) -> Config:
     """SigV4 always: boto3 would sign presigned URLs with SigV2 otherwise."""
     # Path style on custom endpoints: local stores have no DNS for virtual-hosted buckets.
-    addressing = "path" if path_style else "virtual"
+    addressing: Literal["path", "virtual"] = "path" if path_style else "virtual"
     return client_config(timeout).merge(
         Config(signature_version="s3v4", s3={"addressing_style": addressing})
     )
 
 
-def make_s3_client(
-    session: boto3.Session, endpoint_url: str | None, timeout: float
-) -> S3Client:
+def make_s3_client(session: boto3.Session, endpoint_url: str | None, timeout: float) -> S3Client:
     """An S3 client for the endpoint (None: AWS itself)."""
     config = s3_config(timeout, path_style=endpoint_url is not None)
     return session.client("s3", endpoint_url=endpoint_url, config=config)

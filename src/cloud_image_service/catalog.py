@@ -87,7 +87,10 @@ class ImageCatalog:
     ) -> Image | None:
         """Set `changes` only if the record is in `expected` status; None when it is not."""
         names = {f"#f{i}": name for i, name in enumerate(changes)}
-        values = {f":v{i}": value for i, value in enumerate((typed_value(value) for value in changes.values()))}
+        values = {
+            f":v{i}": value
+            for i, value in enumerate(typed_value(value) for value in changes.values())
+        }
         sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
         removes = ", ".join(f"#r{i}" for i in range(len(remove)))
         names |= {f"#r{i}": name for i, name in enumerate(remove)}
@@ -110,7 +113,7 @@ class ImageCatalog:
             raise_unavailable(BACKEND, exc)
         return from_item(response["Attributes"])
 
-    def list(self, query: ListQuery, limit: int, start: Key | None) -> Page:
+    def list_page(self, query: ListQuery, limit: int, start: Key | None) -> Page:
         """One page, newest first for a user; `start` is the previous page's `next_key`."""
         items: list[Image] = []
         key = start
@@ -127,7 +130,9 @@ class ImageCatalog:
                 return Page(items, None)
         return Page(items, key)
 
-    def _read(self, query: ListQuery, limit: int, start: Key | None) -> tuple[list[Image], Key | None]:
+    def _read(
+        self, query: ListQuery, limit: int, start: Key | None
+    ) -> tuple[list[Image], Key | None]:
         params: dict[str, Any] = {"TableName": self.table, "Limit": limit}
         filters, names, values = _filter_expression(query)
         if query.user_id is not None:

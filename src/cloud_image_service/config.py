@@ -21,10 +21,16 @@ Backend = Literal["embedded", "aws"]
 class Settings(BaseSettings):
     """Service configuration, read from `CIS_*` environment variables (and `.env`)."""
 
-    model_config = SettingsConfigDict(env_prefix="CIS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CIS_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     backend: Backend = "embedded"
-    region: str = Field(default="us-east-1", description="AWS region of the bucket and table.")
+    region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("CIS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+        description="AWS region of the bucket and table.",
+    )
     # The AWS SDKs' own endpoint variables count too, after ours.
     s3_endpoint_url: str | None = Field(
         default=None,

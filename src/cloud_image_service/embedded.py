@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 # moto accepts any credentials; fixed ones keep boto3 from searching the machine for some.
 ACCESS_KEY = "embedded"
-SECRET_KEY = "embedded"  # noqa: S105 - not a secret: moto ignores it
+SECRET_KEY = "embedded"
 
 
 def _free_port(host: str) -> int:

@@ -41,7 +41,7 @@ class Catalog(Protocol):
     def transition(
         self, image_id: str, expected: Status, changes: dict[str, Any], remove: tuple[str, ...] = ()
     ) -> Image | None: ...
-    def list(self, query: ListQuery, limit: int, start: dict[str, str] | None) -> Page: ...
+    def list_page(self, query: ListQuery, limit: int, start: dict[str, str] | None) -> Page: ...
     def ping(self) -> None: ...
 
 
@@ -73,7 +73,9 @@ def canonical_id(image_id: str) -> str:
 def content_disposition(image: Image, disposition: str = "attachment") -> str:
     """RFC 6266 header: an ASCII fallback name plus the exact UTF-8 name."""
     name = image.filename or f"{image.image_id}{EXTENSIONS.get(image.content_type, '')}"
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
@@ -116,10 +118,12 @@ class ImageService:
             raise ImageNotFound(image_id)
         return image
 
-    def list(self, query: ListQuery, limit: int, cursor: str | None) -> tuple[list[Image], str | None]:
+    def list(
+        self, query: ListQuery, limit: int, cursor: str | None
+    ) -> tuple[list[Image], str | None]:
         """One page of images and the cursor of the next (None at the end)."""
         start = self.cursors.decode(cursor, query) if cursor else None
-        page = self.catalog.list(query, limit, start)
+        page = self.catalog.list_page(query, limit, start)
         next_cursor = self.cursors.encode(page.next_key, query) if page.next_key else None
         return page.items, next_cursor
 
@@ -130,9 +134,13 @@ class ImageService:
         if info is None:
             raise NotUploaded(image.image_id)
         if image.status is Status.PENDING:
-            self.catalog.transition(image.image_id, Status.PENDING, {"status": "ready", "size": info.size})
+            self.catalog.transition(
+                image.image_id, Status.PENDING, {"status": "ready", "size": info.size}
+            )
         expires_at = self.storage.expiry()
-        url = self.storage.presign_get(image.key, image.content_type, content_disposition(image, disposition))
+        url = self.storage.presign_get(
+            image.key, image.content_type, content_disposition(image, disposition)
+        )
         return Download(url, expires_at)
 
     def delete(self, image_id: str) -> None:

@@ -1,0 +1,101 @@
+"""Listing: a Query on the user index, newest first, every image exactly once."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.images import presign
+
+TOTAL = 130
+
+
+def _pages(api: httpx.Client, **params: Any) -> list[list[dict[str, Any]]]:
+    pages, cursor = [], None
+    for _ in range(100):  # bounded: a broken cursor must not loop forever
+        query = params | ({"cursor": cursor} if cursor else {})
+        response = api.get("/images", params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append(body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+    raise AssertionError("pagination did not end")
+
+
+@pytest.fixture(scope="module")
+def seeded(service: Any) -> dict[str, Any]:
+    """130 images of one user (every third tagged 'odd'), and a few of another."""
+    with httpx.Client(base_url=service.url, timeout=30) as api:
+        user = f"pager-{id(api)}"
+        ids = [
+            presign(api, user, tags=["odd"] if i % 3 == 0 else ["even"])["image_id"]
+            for i in range(TOTAL)
+        ]
+        other = [presign(api, f"{user}-other", tags=["odd"])["image_id"] for _ in range(5)]
+    return {"user": user, "ids": ids, "other": other}
+
+
+def test_three_pages_each_image_once_newest_first(
+    api: httpx.Client, seeded: dict[str, Any]
+) -> None:
+    pages = _pages(api, user_id=seeded["user"], limit=50)
+    assert [len(page) for page in pages] == [50, 50, 30]
+    items = [item for page in pages for item in page]
+    assert [item["image_id"] for item in items] == list(reversed(seeded["ids"]))
+    stamps = [item["created_at"] for item in items]
+    assert stamps == sorted(stamps, reverse=True)
+    assert {item["user_id"] for item in items} == {seeded["user"]}
+
+
+def test_tag_filter_is_exact_across_pages(api: httpx.Client, seeded: dict[str, Any]) -> None:
+    pages = _pages(api, user_id=seeded["user"], tag="odd", limit=10)
+    found = [item["image_id"] for page in pages for item in page]
+    expected = [image_id for i, image_id in enumerate(seeded["ids"]) if i % 3 == 0]
+    assert found == list(reversed(expected))
+    assert all(len(page) <= 10 for page in pages)
+
+
+def test_default_limit_is_50(api: httpx.Client, seeded: dict[str, Any]) -> None:
+    assert len(api.get("/images", params={"user_id": seeded["user"]}).json()["items"]) == 50
+
+
+def test_list_without_user_scans_every_user(api: httpx.Client, seeded: dict[str, Any]) -> None:
+    pages = _pages(api, tag="odd", limit=100)
+    found = {item["image_id"] for page in pages for item in page}
+    assert set(seeded["other"]) <= found
+    assert len(found) == sum(len(page) for page in pages)  # nothing twice
+
+
+def _tamper(cursor: str) -> str:
+    body, mac = cursor.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["k"]["user_id"] = "someone-else"
+    forged = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    return f"{forged}.{mac}"
+
+
+def test_tampered_cursor_is_400(api: httpx.Client, seeded: dict[str, Any]) -> None:
+    cursor = api.get("/images", params={"user_id": seeded["user"], "limit": 5}).json()[
+        "next_cursor"
+    ]
+    response = api.get("/images", params={"user_id": seeded["user"], "cursor": _tamper(cursor)})
+    assert response.status_code == 400
+    assert "cursor" in response.json()["message"]
+    flipped = cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]
+    assert (
+        api.get("/images", params={"user_id": seeded["user"], "cursor": flipped}).status_code == 400
+    )
+
+
+def test_cursor_of_another_listing_is_400(api: httpx.Client, seeded: dict[str, Any]) -> None:
+    cursor = api.get("/images", params={"user_id": seeded["user"], "limit": 5}).json()[
+        "next_cursor"
+    ]
+    response = api.get("/images", params={"user_id": f"{seeded['user']}-other", "cursor": cursor})
+    assert response.status_code == 400
