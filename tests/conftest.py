@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from cloud_image_service.devstores import DynamoDBLocal, SeaweedS3, free_port
 
 from cloud_image_service.app import create_app
 from cloud_image_service.config import Settings
+from cloud_image_service.devstores import DynamoDBLocal, SeaweedS3, free_port
 from cloud_image_service.runtime import Runtime
 from tests.images import png_bytes
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cloud_image_service.devstores import DynamoDBLocal, SeaweedS3
 
+from cloud_image_service.devstores import DynamoDBLocal, SeaweedS3
 from tests.conftest import AppServer, RealStores, start_app
 from tests.images import presign, upload_image
 
