@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from urllib.parse import parse_qs, urlparse
 
@@ -21,6 +22,9 @@ def test_presign_put_list_download_delete(
     assert "X-Amz-Signature=" in upload["upload_url"]
     assert put_bytes(upload, png).status_code == 200
     image_id = upload["image_id"]
+    completed = api.post(f"/images/{image_id}/complete")
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["status"] == "ready"
 
     listed = api.get("/images", params={"user_id": user_id}).json()
     assert [item["image_id"] for item in listed["items"]] == [image_id]
@@ -36,6 +40,8 @@ def test_presign_put_list_download_delete(
 
     image = api.get(f"/images/{image_id}").json()
     assert image["size"] == len(png)
+    assert image["sha256"] == hashlib.sha256(png).hexdigest()
+    assert (image["width"], image["height"]) == (2, 2)
     assert image["tags"] == ["cat", "pet"]
 
     deleted = api.delete(f"/images/{image_id}")
@@ -46,6 +52,14 @@ def test_presign_put_list_download_delete(
     assert api.get(f"/images/{image_id}").status_code == 404
     assert api.get(f"/images/{image_id}/download").status_code == 404
     assert api.get("/images", params={"user_id": user_id}).json()["items"] == []
+
+
+def test_seed_flow_needs_no_extra_call(api: httpx.Client, user_id: str, png: bytes) -> None:
+    upload = upload_image(api, user_id, png)
+    download = api.get(f"/images/{upload['image_id']}/download")
+    assert download.status_code == 200, download.text
+    assert httpx.get(download.json()["download_url"], timeout=30).content == png
+    assert api.get(f"/images/{upload['image_id']}").json()["status"] == "ready"
 
 
 def test_object_key_comes_from_the_image_id(api: httpx.Client, user_id: str) -> None:

@@ -17,7 +17,7 @@ TOTAL = 130
 def _pages(api: httpx.Client, **params: Any) -> list[list[dict[str, Any]]]:
     pages, cursor = [], None
     for _ in range(100):  # bounded: a broken cursor must not loop forever
-        query = params | ({"cursor": cursor} if cursor else {})
+        query = {"status": "all"} | params | ({"cursor": cursor} if cursor else {})
         response = api.get("/images", params=query)
         assert response.status_code == 200, response.text
         body = response.json()
@@ -62,7 +62,8 @@ def test_tag_filter_is_exact_across_pages(api: httpx.Client, seeded: dict[str, A
 
 
 def test_default_limit_is_50(api: httpx.Client, seeded: dict[str, Any]) -> None:
-    assert len(api.get("/images", params={"user_id": seeded["user"]}).json()["items"]) == 50
+    params = {"user_id": seeded["user"], "status": "pending"}
+    assert len(api.get("/images", params=params).json()["items"]) == 50
 
 
 def test_list_without_user_scans_every_user(api: httpx.Client, seeded: dict[str, Any]) -> None:
@@ -81,21 +82,28 @@ def _tamper(cursor: str) -> str:
 
 
 def test_tampered_cursor_is_400(api: httpx.Client, seeded: dict[str, Any]) -> None:
-    cursor = api.get("/images", params={"user_id": seeded["user"], "limit": 5}).json()[
-        "next_cursor"
-    ]
-    response = api.get("/images", params={"user_id": seeded["user"], "cursor": _tamper(cursor)})
+    cursor = api.get(
+        "/images", params={"user_id": seeded["user"], "limit": 5, "status": "all"}
+    ).json()["next_cursor"]
+    response = api.get(
+        "/images", params={"user_id": seeded["user"], "cursor": _tamper(cursor), "status": "all"}
+    )
     assert response.status_code == 400
     assert "cursor" in response.json()["message"]
     flipped = cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]
     assert (
-        api.get("/images", params={"user_id": seeded["user"], "cursor": flipped}).status_code == 400
+        api.get(
+            "/images", params={"user_id": seeded["user"], "cursor": flipped, "status": "all"}
+        ).status_code
+        == 400
     )
 
 
 def test_cursor_of_another_listing_is_400(api: httpx.Client, seeded: dict[str, Any]) -> None:
-    cursor = api.get("/images", params={"user_id": seeded["user"], "limit": 5}).json()[
-        "next_cursor"
-    ]
-    response = api.get("/images", params={"user_id": f"{seeded['user']}-other", "cursor": cursor})
+    cursor = api.get(
+        "/images", params={"user_id": seeded["user"], "limit": 5, "status": "all"}
+    ).json()["next_cursor"]
+    response = api.get(
+        "/images", params={"user_id": f"{seeded['user']}-other", "cursor": cursor, "status": "all"}
+    )
     assert response.status_code == 400

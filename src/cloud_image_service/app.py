@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await run_in_threadpool(build_runtime, settings)
+        runtime = await run_in_threadpool(build_runtime, settings, settings.run_worker_in_process)
         _announce(runtime)
         app.state.runtime = runtime
         app.state.service = runtime.service

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import boto3
 from botocore.config import Config
@@ -89,6 +89,14 @@ def make_s3_client(session: boto3.Session, endpoint_url: str | None, timeout: fl
     """An S3 client for the endpoint (None: AWS itself)."""
     config = s3_config(timeout, path_style=endpoint_url is not None)
     return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def make_client(
+    session: boto3.Session, service: str, endpoint_url: str | None, timeout: float
+) -> Any:
+    """A client of another service (SQS) for the endpoint (None: AWS itself)."""
+    config = client_config(timeout)
+    return session.client(service, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]
 
 
 def make_dynamodb_client(

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloud_image_service.aws import error_code, raise_unavailable
 from cloud_image_service.errors import Conflict, InvalidCursor
-from cloud_image_service.items import from_item, to_item, typed_value
+from cloud_image_service.items import (
+    PENDING_ATTRIBUTE,
+    PENDING_SHARDS,
+    TTL_ATTRIBUTE,
+    from_item,
+    to_item,
+    typed_value,
+)
 from cloud_image_service.models import Image, ListQuery, Page, Status
+from cloud_image_service.tables import enable_ttl, ensure_images_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -26,6 +35,8 @@ log = logging.getLogger(__name__)
 
 BACKEND = "DynamoDB"
 USER_INDEX = "by_user"
+PENDING_INDEX = "pending_by_expiry"  # sparse: only pending records carry its key
+_CLAIM_ATTRIBUTES = ("claim_token", "claim_until")
 # A filtered page may need several reads; past this many the page is returned short
 # (with a cursor) so that one request never walks a whole partition.
 _MAX_READS_PER_PAGE = 5
@@ -83,26 +94,66 @@ class ImageCatalog:
         return True
 
     def transition(
-        self, image_id: str, expected: Status, changes: dict[str, Any], remove: tuple[str, ...] = ()
+        self,
+        image_id: str,
+        expected: Status,
+        changes: dict[str, Any],
+        remove: tuple[str, ...] = (),
+        claim: str | None = None,
     ) -> Image | None:
-        """Set `changes` only if the record is in `expected` status; None when it is not."""
+        """Set `changes` only if the record is in `expected` status (and holds `claim`).
+
+        None when the condition fails: a duplicate or late signal changes nothing.
+        Leaving `pending` also drops the sparse-index key and any claim.
+        """
+        if expected is Status.PENDING and changes.get("status") != Status.PENDING.value:
+            remove = (*remove, PENDING_ATTRIBUTE, *_CLAIM_ATTRIBUTES)
+        condition = "#status = :expected"
+        values: dict[str, Any] = {":expected": {"S": expected.value}}
+        if claim is not None:
+            condition += " AND claim_token = :claim"
+            values[":claim"] = {"S": claim}
+        return self._update(image_id, changes, remove, condition, values)
+
+    def claim(self, image_id: str, token: str, now: int, lease_seconds: int) -> Image | None:
+        """Take the right to verify a pending image for a while; None if another holds it."""
+        condition = (
+            "#status = :expected AND (attribute_not_exists(claim_until) OR claim_until < :now)"
+        )
+        values = {":expected": {"S": Status.PENDING.value}, ":now": {"N": str(now)}}
+        changes = {"claim_token": token, "claim_until": now + lease_seconds}
+        return self._update(image_id, changes, (), condition, values)
+
+    def release(self, image_id: str, token: str) -> None:
+        """Give a claim back early (verification could not run: a store was down)."""
+        values = {":expected": {"S": Status.PENDING.value}, ":claim": {"S": token}}
+        condition = "#status = :expected AND claim_token = :claim"
+        self._update(image_id, {}, _CLAIM_ATTRIBUTES, condition, values)
+
+    def _update(
+        self,
+        image_id: str,
+        changes: dict[str, Any],
+        remove: tuple[str, ...],
+        condition: str,
+        condition_values: dict[str, Any],
+    ) -> Image | None:
         names = {f"#f{i}": name for i, name in enumerate(changes)}
-        values = {
-            f":v{i}": value
-            for i, value in enumerate(typed_value(value) for value in changes.values())
-        }
-        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
-        removes = ", ".join(f"#r{i}" for i in range(len(remove)))
+        values = {f":v{i}": typed_value(value) for i, value in enumerate(changes.values())}
         names |= {f"#r{i}": name for i, name in enumerate(remove)}
-        expression = f"SET {sets}" + (f" REMOVE {removes}" if remove else "")
+        clauses = []
+        if changes:
+            clauses.append("SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))))
+        if remove:
+            clauses.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove))))
         try:
             response = self.client.update_item(
                 TableName=self.table,
                 Key={"image_id": {"S": image_id}},
-                UpdateExpression=expression,
-                ConditionExpression="#status = :expected",
+                UpdateExpression=" ".join(clauses),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names | {"#status": "status"},
-                ExpressionAttributeValues=values | {":expected": {"S": expected.value}},
+                ExpressionAttributeValues=values | condition_values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
@@ -112,6 +163,47 @@ class ImageCatalog:
         except BotoCoreError as exc:
             raise_unavailable(BACKEND, exc)
         return from_item(response["Attributes"])
+
+    def expired_pending(self, now: int, limit: int = 100) -> list[Image]:
+        """Pending records whose TTL has passed, from the sparse index (never a Scan)."""
+        found: list[Image] = []
+        for shard in range(PENDING_SHARDS):
+            response = self._call(
+                partial(
+                    self.client.query,
+                    TableName=self.table,
+                    IndexName=PENDING_INDEX,
+                    KeyConditionExpression="pending_shard = :shard AND expires_at < :now",
+                    ExpressionAttributeValues={
+                        ":shard": {"S": f"pending#{shard}"},
+                        ":now": {"N": str(now)},
+                    },
+                    Limit=limit,
+                )
+            )
+            found.extend(from_item(item) for item in response.get("Items", []))
+        return found
+
+    def statuses(self, image_ids: list[str]) -> dict[str, Status]:
+        """Status of each existing record among `image_ids` (at most 100)."""
+        if not image_ids:
+            return {}
+        request: Any = {
+            self.table: {
+                "Keys": [{"image_id": {"S": image_id}} for image_id in image_ids],
+                "ProjectionExpression": "image_id, #status",
+                "ExpressionAttributeNames": {"#status": "status"},
+            }
+        }
+        found: dict[str, Status] = {}
+        for _ in range(10):  # unprocessed keys are retried, a bounded number of times
+            response = self._call(partial(self.client.batch_get_item, RequestItems=request))
+            for item in response.get("Responses", {}).get(self.table, []):
+                found[item["image_id"]["S"]] = Status(item["status"]["S"])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+        raise_unavailable(BACKEND, RuntimeError("BatchGetItem left keys unprocessed"))
 
     def list_page(self, query: ListQuery, limit: int, start: Key | None) -> Page:
         """One page, newest first for a user; `start` is the previous page's `next_key`."""
@@ -174,44 +266,13 @@ class ImageCatalog:
         """Raise BackendUnavailable unless the table answers."""
         self._call(lambda: self.client.describe_table(TableName=self.table))
 
-    def ensure_table(self) -> bool:
-        """Create the table and its index if absent (on-demand billing); idempotent."""
+    def ensure_table(self) -> list[str]:
+        """Create the table, its indexes and TTL if absent; idempotent. Returns warnings."""
         try:
-            self.client.describe_table(TableName=self.table)
-            return False
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise_unavailable(BACKEND, exc)
-        except BotoCoreError as exc:
+            ensure_images_table(self.client, self.table)
+            return enable_ttl(self.client, self.table, TTL_ATTRIBUTE)
+        except (BotoCoreError, ClientError) as exc:
             raise_unavailable(BACKEND, exc)
-        self._call(self._create_table)
-        self.client.get_waiter("table_exists").wait(
-            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
-        log.info("table %s created", self.table)
-        return True
-
-    def _create_table(self) -> None:
-        self.client.create_table(
-            TableName=self.table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "image_id", "AttributeType": "S"},
-                {"AttributeName": "user_id", "AttributeType": "S"},
-                {"AttributeName": "created_at", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "image_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": USER_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": "user_id", "KeyType": "HASH"},
-                        {"AttributeName": "created_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
 
     def _call(self, action: Callable[[], Any]) -> Any:
         try:

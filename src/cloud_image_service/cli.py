@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from cloud_image_service.config import Settings
 from cloud_image_service.errors import ServiceError
+from cloud_image_service.runtime import Runtime, build_runtime
 
 log = logging.getLogger("cloud_image_service")
 
@@ -51,8 +53,6 @@ def init(_: argparse.Namespace) -> int:
     if settings.backend == "embedded":
         print("backend is embedded: the service creates its resources itself at start-up")
         return 0
-    from cloud_image_service.runtime import build_runtime
-
     runtime = build_runtime(settings)
     try:
         warnings = runtime.init_resources()
@@ -65,6 +65,48 @@ def init(_: argparse.Namespace) -> int:
     return 0
 
 
+def _aws_runtime(command: str) -> Runtime | None:
+    settings = _settings()
+    _logging(settings.log_level)
+    if settings.backend == "embedded":
+        print(f"backend is embedded: `serve` runs the {command} itself, in its own process")
+        return None
+    return build_runtime(settings)
+
+
+def worker(_: argparse.Namespace) -> int:
+    """Confirm uploads from S3 events and sweep periodically, until SIGTERM or Ctrl-C."""
+    runtime = _aws_runtime("worker")
+    if runtime is None:
+        return 0
+    loop = runtime.make_worker()
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    log.info("worker started (events %s)", "on" if runtime.sqs else "off: sweeping only")
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        loop.stop()
+    return 0
+
+
+def sweep(_: argparse.Namespace) -> int:
+    """One sweep: finish expired pending uploads, delete objects without a record."""
+    runtime = _aws_runtime("sweep")
+    if runtime is None:
+        return 0
+    try:
+        report = runtime.make_worker().sweeper.sweep()
+    except ServiceError as exc:
+        print(f"sweep failed: {exc.message}", file=sys.stderr)
+        return 1
+    print(
+        f"expired pending rejected: {report.expired_rejected}, "
+        f"expired pending verified: {report.expired_verified}, "
+        f"stray objects deleted: {report.stray_objects_deleted}"
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     root = argparse.ArgumentParser(prog="cloud-image-service", description=__doc__)
@@ -73,7 +115,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="bind address (default CIS_HOST, 127.0.0.1)")
     run.add_argument("--port", type=int, help="port (default CIS_PORT, 8000)")
     run.set_defaults(handler=serve)
-    commands.add_parser("init", help="create bucket and table").set_defaults(handler=init)
+    commands.add_parser("init", help="create bucket, table, queue").set_defaults(handler=init)
+    commands.add_parser("worker", help="confirm uploads from events").set_defaults(handler=worker)
+    commands.add_parser("sweep", help="expire abandoned uploads").set_defaults(handler=sweep)
     return root
 
 

@@ -57,6 +57,28 @@ class Settings(BaseSettings):
         default=None,
         description="HMAC key for pagination cursors; share it between replicas.",
     )
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    max_pixels: int = Field(default=50_000_000, ge=1, description="Decompression-bomb cap.")
+    pending_ttl_seconds: int = Field(
+        default=3600, ge=0, description="How long past URL expiry a pending record lives."
+    )
+    rejected_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    events: Literal["auto", "sqs", "off"] = Field(
+        default="auto",
+        description="S3 upload events through SQS. auto: on for embedded and for AWS or "
+        "an SQS endpoint; off when only custom S3/DynamoDB endpoints are set (SeaweedFS).",
+    )
+    queue_name: str = "cloud-image-service-uploads"
+    sqs_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "CIS_SQS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"
+        ),
+    )
+    sweep_interval_seconds: float = Field(default=300, gt=0)
+    worker_in_process: bool | None = Field(
+        default=None, description="Run the worker inside `serve` (default: only on embedded)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     embedded_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
@@ -81,6 +103,22 @@ class Settings(BaseSettings):
         if "*" in value:
             raise ValueError("CIS_CORS_ORIGINS must list origins explicitly, '*' is refused")
         return value
+
+    @property
+    def events_enabled(self) -> bool:
+        """Whether S3 ObjectCreated events reach the worker through SQS."""
+        if self.events != "auto":
+            return self.events == "sqs"
+        if self.backend == "embedded" or self.sqs_endpoint_url:
+            return True
+        return not (self.s3_endpoint_url or self.dynamodb_endpoint_url)  # AWS itself
+
+    @property
+    def run_worker_in_process(self) -> bool:
+        """The embedded backend has no other process to run the worker in."""
+        if self.worker_in_process is None:
+            return self.backend == "embedded"
+        return self.worker_in_process
 
     @property
     def is_development(self) -> bool:

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import zlib
+from datetime import UTC, datetime
 from typing import Any
 
 from cloud_image_service.models import Image, Status, format_timestamp, parse_timestamp
 
 Item = dict[str, Any]
 
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB's TTL deletes the record after it
+PENDING_ATTRIBUTE = "pending_shard"  # present only while pending: a sparse index
+PENDING_SHARDS = 8  # spreads pending uploads over index partitions (write throughput)
+
+
+def pending_shard(image_id: str) -> str:
+    """The sparse-index partition of a pending record."""
+    return f"pending#{zlib.crc32(image_id.encode()) % PENDING_SHARDS}"
+
 
 def typed_value(value: object) -> dict[str, Any]:
-    """DynamoDB's typed form of a str, int or list of str."""
+    """DynamoDB's typed form of a str, int, datetime or list of str."""
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int):
         return {"N": str(value)}
+    if isinstance(value, datetime):
+        return {"N": str(int(value.timestamp()))}
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, list | tuple):
@@ -32,13 +45,25 @@ def to_item(image: Image) -> Item:
         "status": {"S": image.status.value},
         "tags": typed_value(list(image.tags)),
     }
-    optional = {"description": image.description, "filename": image.filename, "size": image.size}
+    optional = {
+        "description": image.description,
+        "filename": image.filename,
+        "size": image.size,
+        "width": image.width,
+        "height": image.height,
+        "sha256": image.sha256,
+        "reason": image.reason,
+        TTL_ATTRIBUTE: image.expires_at,
+    }
     item |= {name: typed_value(value) for name, value in optional.items() if value is not None}
+    if image.status is Status.PENDING:
+        item[PENDING_ATTRIBUTE] = {"S": pending_shard(image.image_id)}
     return item
 
 
 def from_item(item: Item) -> Image:
     """The `Image` of a stored record."""
+    expires = _number(item, TTL_ATTRIBUTE)
     return Image(
         image_id=item["image_id"]["S"],
         user_id=item["user_id"]["S"],
@@ -49,6 +74,11 @@ def from_item(item: Item) -> Image:
         description=_text(item, "description"),
         filename=_text(item, "filename"),
         size=_number(item, "size"),
+        width=_number(item, "width"),
+        height=_number(item, "height"),
+        sha256=_text(item, "sha256"),
+        reason=_text(item, "reason"),
+        expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None,
     )
 
 

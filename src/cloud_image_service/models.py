@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -29,6 +29,11 @@ class Image:
     description: str | None = None
     filename: str | None = None
     size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    sha256: str | None = None
+    reason: str | None = None  # why it was rejected
+    expires_at: datetime | None = None  # DynamoDB TTL: pending and rejected records expire
 
     @property
     def key(self) -> str:
@@ -62,7 +67,7 @@ class ListQuery:
 
     user_id: str | None
     tag: str | None = None
-    statuses: tuple[Status, ...] = field(default=tuple(Status))
+    statuses: tuple[Status, ...] = (Status.READY,)
 
     def fingerprint(self) -> str:
         """A stable text identifying the query (not the page size)."""

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import boto3
 
-from cloud_image_service.aws import make_dynamodb_client, make_s3_client
+from cloud_image_service.aws import make_client, make_dynamodb_client, make_s3_client
 from cloud_image_service.catalog import ImageCatalog
 from cloud_image_service.config import Settings
 from cloud_image_service.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
 from cloud_image_service.pagination import CursorCodec
-from cloud_image_service.service import ImageService
+from cloud_image_service.queue import UploadQueue, ensure_queue
+from cloud_image_service.service import ImageService, Limits
 from cloud_image_service.storage import S3Storage
+from cloud_image_service.sweeper import Sweeper
+from cloud_image_service.worker import Worker
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +35,44 @@ class Runtime:
     storage: S3Storage
     catalog: ImageCatalog
     service: ImageService
+    sqs: SQSClient | None = None
     embedded: EmbeddedServer | None = None
+    worker: Worker | None = None
+    threads: list[threading.Thread] = field(default_factory=list)
 
     def init_resources(self) -> list[str]:
-        """Create bucket and table if absent (idempotent); returns warnings."""
-        warnings = self.storage.ensure_bucket(self.settings.region, self.settings.cors_origins)
-        self.catalog.ensure_table()
+        """Create bucket, table, queue and event wiring if absent (idempotent); warnings."""
+        settings = self.settings
+        warnings = self.storage.ensure_bucket(settings.region, settings.cors_origins)
+        warnings += self.catalog.ensure_table()
+        if self.sqs is not None:
+            _, arn = ensure_queue(self.sqs, settings.queue_name, settings.bucket)
+            warnings += self.storage.notify_queue(arn, "images/")
         return warnings
+
+    def make_worker(self, wait_seconds: int = 10) -> Worker:
+        """A worker on this runtime's queue (none when events are off: it only sweeps)."""
+        queue = None
+        if self.sqs is not None:
+            url = self.sqs.get_queue_url(QueueName=self.settings.queue_name)["QueueUrl"]
+            queue = UploadQueue(self.sqs, url)
+        grace = self.settings.presign_ttl_seconds + 60
+        sweeper = Sweeper(self.service, object_grace_seconds=grace)
+        return Worker(
+            self.service, sweeper, queue, self.settings.sweep_interval_seconds, wait_seconds
+        )
+
+    def start_worker(self) -> None:
+        """Run the worker in a thread of this process (the embedded default)."""
+        self.worker = self.make_worker(wait_seconds=1)
+        self.threads.append(self.worker.start_thread())
 
     def close(self) -> None:
         """Stop what the runtime started."""
+        if self.worker is not None:
+            self.worker.stop()
+            for thread in self.threads:
+                thread.join(timeout=5)
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -62,23 +98,37 @@ def _cursor_codec(settings: Settings) -> CursorCodec:
     return CursorCodec(secrets.token_bytes(32))
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def _limits(settings: Settings) -> Limits:
+    return Limits(
+        max_upload_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        pending_ttl_seconds=settings.pending_ttl_seconds,
+        rejected_ttl_seconds=settings.rejected_ttl_seconds,
+    )
+
+
+def build_runtime(settings: Settings, start_worker: bool = False) -> Runtime:
     """Adapters for the configured backend; on `embedded`, start moto and create resources."""
     embedded = None
     if settings.backend == "embedded":
         embedded = EmbeddedServer(port=settings.embedded_port)
         embedded.start()
     session = _session(settings, embedded)
-    s3_url = embedded.endpoint_url if embedded else settings.s3_endpoint_url
-    ddb_url = embedded.endpoint_url if embedded else settings.dynamodb_endpoint_url
+    local = embedded.endpoint_url if embedded else None
     timeout = settings.aws_timeout_seconds
-    s3 = make_s3_client(session, s3_url, timeout)
+    s3 = make_s3_client(session, local or settings.s3_endpoint_url, timeout)
     public = settings.public_s3_url
     presigner = make_s3_client(session, public, timeout) if public else s3
     storage = S3Storage(settings.bucket, s3, settings.presign_ttl_seconds, presigner)
-    catalog = ImageCatalog(settings.table, make_dynamodb_client(session, ddb_url, timeout))
-    service = ImageService(storage, catalog, _cursor_codec(settings))
-    runtime = Runtime(settings, storage, catalog, service, embedded)
+    ddb = make_dynamodb_client(session, local or settings.dynamodb_endpoint_url, timeout)
+    catalog = ImageCatalog(settings.table, ddb)
+    sqs: SQSClient | None = None
+    if settings.events_enabled:
+        sqs = make_client(session, "sqs", local or settings.sqs_endpoint_url, timeout)
+    service = ImageService(storage, catalog, _cursor_codec(settings), _limits(settings))
+    runtime = Runtime(settings, storage, catalog, service, sqs, embedded)
     if embedded is not None:
         runtime.init_resources()
+    if start_worker:
+        runtime.start_worker()
     return runtime

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -55,6 +56,23 @@ class S3Storage:
         }
         return self._presign("get_object", params)
 
+    def presign_post(self, key: str, content_type: str, max_bytes: int) -> dict[str, Any]:
+        """A POST form whose policy pins the key, the Content-Type and the size range."""
+        try:
+            form = self.presign_client.generate_presigned_post(
+                self.bucket,
+                key,
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    {"Content-Type": content_type},
+                    ["content-length-range", 1, max_bytes],
+                ],
+                ExpiresIn=self.presign_ttl,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+        return {"url": form["url"], "fields": dict(form["fields"])}
+
     def _presign(self, operation: str, params: dict[str, str]) -> str:
         try:
             return self.presign_client.generate_presigned_url(
@@ -74,6 +92,33 @@ class S3Storage:
         except BotoCoreError as exc:
             raise_unavailable(BACKEND, exc)
         return ObjectInfo(size=response["ContentLength"], content_type=response.get("ContentType"))
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO | None]:
+        """The object's bytes as a stream (None when it does not exist)."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if error_code(exc) in _MISSING or http_status(exc) == 404:
+                yield None
+                return
+            raise_unavailable(BACKEND, exc)
+        except BotoCoreError as exc:
+            raise_unavailable(BACKEND, exc)
+        try:
+            yield body  # type: ignore[misc]
+        finally:
+            body.close()
+
+    def objects(self, prefix: str, older_than: datetime) -> Iterator[list[str]]:
+        """Keys under `prefix` last modified before `older_than`, a page (<=1000) at a time."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                contents = page.get("Contents", [])
+                yield [obj["Key"] for obj in contents if obj["LastModified"] < older_than]
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
 
     def delete(self, key: str) -> None:
         """Remove the object; absent already is fine (S3 DELETE is idempotent)."""
@@ -96,6 +141,7 @@ class S3Storage:
         self._try(warnings, "block public access", self._block_public_access)
         if cors_origins:
             self._try(warnings, "set CORS", lambda: self._put_cors(cors_origins))
+        self._try(warnings, "set the lifecycle rule", self._abort_incomplete_multipart)
         log.info("bucket %s %s", self.bucket, "created" if created else "already exists")
         return warnings
 
@@ -127,6 +173,44 @@ class S3Storage:
                 "RestrictPublicBuckets": True,
             },
         )
+
+    def _abort_incomplete_multipart(self) -> None:
+        # Parts of an abandoned multipart upload are billed forever unless aborted.
+        self.client.put_bucket_lifecycle_configuration(
+            Bucket=self.bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": "abort-incomplete-multipart-uploads",
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": ""},
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                    }
+                ]
+            },
+        )
+
+    def notify_queue(self, queue_arn: str, prefix: str) -> list[str]:
+        """Send ObjectCreated events under `prefix` to an SQS queue; unsupported: a warning."""
+        warnings: list[str] = []
+        config: Any = {
+            "QueueConfigurations": [
+                {
+                    "Id": "cloud-image-service-uploads",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                }
+            ]
+        }
+        self._try(
+            warnings,
+            "wire upload events to SQS",
+            lambda: self.client.put_bucket_notification_configuration(
+                Bucket=self.bucket, NotificationConfiguration=config
+            ),
+        )
+        return warnings
 
     def _put_cors(self, origins: Sequence[str]) -> None:
         rule = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 
 from cloud_image_service.api.schemas import (
     USER_ID_PATTERN,
@@ -13,14 +13,15 @@ from cloud_image_service.api.schemas import (
     ImageList,
     ImageOut,
     Message,
+    UploadForm,
     UploadRequest,
     UploadResponse,
 )
-from cloud_image_service.models import ListQuery
+from cloud_image_service.models import ListQuery, Status
 from cloud_image_service.service import ImageService
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 503)
 }
 
 router = APIRouter(prefix="/images", tags=["images"], responses=ERRORS)
@@ -35,16 +36,23 @@ def get_service(request: Request) -> ImageService:
 Service = Annotated[ImageService, Depends(get_service)]
 
 
-@router.post("/upload", status_code=status.HTTP_201_CREATED)
+@router.post("/upload", status_code=201)
 def create_upload(body: UploadRequest, service: Service) -> UploadResponse:
     """Create a pending image and return a presigned PUT for its bytes."""
     upload = service.create_upload(
-        body.user_id, body.content_type, tuple(body.tags), body.description, body.filename
+        body.user_id,
+        body.content_type,
+        tuple(body.tags),
+        body.description,
+        body.filename,
+        body.size,
     )
     return UploadResponse(
         image_id=upload.image.image_id,
         upload_url=upload.upload_url,
         upload_headers={"Content-Type": upload.image.content_type},
+        upload_form=UploadForm(**upload.upload_form),
+        max_bytes=service.limits.max_upload_bytes,
         expires_at=upload.expires_at,
         status=upload.image.status.value,
     )
@@ -57,9 +65,11 @@ def list_images(
     tag: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    status: Literal["ready", "pending", "rejected", "all"] = "ready",
 ) -> ImageList:
-    """List images, newest first for one user; follow `next_cursor` for the next page."""
-    query = ListQuery(user_id=user_id, tag=tag)
+    """List images (ready ones unless `status` says otherwise), newest first for one user."""
+    statuses = tuple(Status) if status == "all" else (Status(status),)
+    query = ListQuery(user_id=user_id, tag=tag, statuses=statuses)
     items, next_cursor = service.list(query, limit, cursor)
     return ImageList(items=[ImageOut.of(image) for image in items], next_cursor=next_cursor)
 
@@ -70,13 +80,19 @@ def get_image(image_id: str, service: Service) -> ImageOut:
     return ImageOut.of(service.get(image_id))
 
 
+@router.post("/{image_id}/complete")
+def complete_upload(image_id: str, service: Service) -> ImageOut:
+    """Verify the uploaded bytes now: ready, or 422 with the reason it was rejected."""
+    return ImageOut.of(service.complete(image_id))
+
+
 @router.get("/{image_id}/download")
 def download_image(
     image_id: str,
     service: Service,
     disposition: Literal["attachment", "inline"] = "attachment",
 ) -> DownloadResponse:
-    """A presigned GET of the bytes (409 while nothing has been uploaded)."""
+    """A presigned GET of the bytes (409 before any upload, 422 if rejected)."""
     download = service.download(image_id, disposition)
     return DownloadResponse(download_url=download.url, expires_at=download.expires_at)
 

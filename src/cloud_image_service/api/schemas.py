@@ -73,15 +73,27 @@ class UploadRequest(BaseModel):
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_check_tags)] = []
     description: Annotated[str | None, Field(max_length=2000)] = None
     filename: Filename | None = None
+    size: Annotated[
+        int | None, Field(ge=1, description="Bytes the client will send; above the limit: 413.")
+    ] = None
+
+
+class UploadForm(BaseModel):
+    """A presigned POST: send `fields` then the file (last) as multipart/form-data to `url`."""
+
+    url: str
+    fields: dict[str, str]
 
 
 class UploadResponse(BaseModel):
-    """Where and how to send the bytes."""
+    """Where and how to send the bytes: a presigned PUT, or the POST form (size-enforced)."""
 
     image_id: str
     upload_url: str
     upload_method: Literal["PUT"] = "PUT"
     upload_headers: dict[str, str]
+    upload_form: UploadForm
+    max_bytes: int
     expires_at: datetime
     status: str
 
@@ -98,7 +110,11 @@ class ImageOut(BaseModel):
     description: str | None
     filename: str | None
     status: str
-    size: int | None = Field(description="Bytes, once the upload is seen.")
+    size: int | None = Field(description="Bytes, once the upload is verified.")
+    width: int | None
+    height: int | None
+    sha256: str | None = Field(description="Hex SHA-256 of the verified bytes.")
+    reason: str | None = Field(description="Why the image was rejected.")
     created_at: datetime
 
     @classmethod
@@ -113,6 +129,10 @@ class ImageOut(BaseModel):
             filename=image.filename,
             status=image.status.value,
             size=image.size,
+            width=image.width,
+            height=image.height,
+            sha256=image.sha256,
+            reason=image.reason,
             created_at=image.created_at,
         )
 
