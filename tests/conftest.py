@@ -77,6 +77,7 @@ class RealStores:
             "table": f"test-{uuid.uuid4().hex[:12]}",
             "cursor_secret": "test-secret",
             "aws_timeout_seconds": 2.0,
+            "allow_insecure": True,  # these suites test the API without authentication
         }
         return Settings(**(values | overrides))
 

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_image_service import __version__
-from cloud_image_service.api import errors, health, routes
+from cloud_image_service.api import errors, health, routes, security
+from cloud_image_service.auth import check_auth_mode
 from cloud_image_service.config import Settings
 from cloud_image_service.runtime import Runtime, build_runtime
 
@@ -24,6 +25,10 @@ The service never touches image bytes: clients PUT to `upload_url` and GET `down
 
 def _announce(runtime: Runtime) -> None:
     settings = runtime.settings
+    if settings.auth_mode == "none":
+        log.warning("authentication is off (CIS_AUTH_MODE=none): any caller acts as any user")
+    else:
+        log.info("authentication: %s", settings.auth_mode)
     if runtime.embedded is not None:
         log.warning(
             "backend: embedded (moto at %s). Data lives in memory and is gone when the "
@@ -43,6 +48,8 @@ def _announce(runtime: Runtime) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """An app that builds its runtime at start-up and releases it at shutdown."""
     settings = settings or Settings()
+    # Before anything starts: an unsafe auth mode is refused with the reason.
+    check_auth_mode(settings.auth_mode, settings.backend, settings.allow_insecure)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _announce(runtime)
         app.state.runtime = runtime
         app.state.service = runtime.service
+        app.state.authenticator = runtime.authenticator
+        app.state.rate_limiter = runtime.rate_limiter
         try:
             yield
         finally:
@@ -62,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    security.install(app, settings.cors_origins)
     app.include_router(routes.router)
     app.include_router(health.router)
     return app

@@ -1,4 +1,4 @@
-"""`cloud-image-service`: serve the API, or create the bucket and table."""
+"""`cloud-image-service`: serve the API, run the worker, and the operator's commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import ValidationError
 
+from cloud_image_service import keys_cli
+from cloud_image_service.apikeys import ApiKeyStore
 from cloud_image_service.config import Settings
 from cloud_image_service.errors import ServiceError
 from cloud_image_service.runtime import Runtime, build_runtime
@@ -39,7 +41,11 @@ def serve(args: argparse.Namespace) -> int:
     _logging(settings.log_level)
     from cloud_image_service.app import create_app
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # an unsafe setting, refused with the reason
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
@@ -107,6 +113,28 @@ def sweep(_: argparse.Namespace) -> int:
     return 0
 
 
+def token(args: argparse.Namespace) -> int:
+    """Print a development JWT (HS256 with CIS_JWT_SECRET)."""
+    from cloud_image_service.tokens import mint_token
+
+    try:
+        print(mint_token(_settings(), args.user, args.admin, args.ttl))
+    except ValueError as exc:
+        print(f"token: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _key_store() -> ApiKeyStore:
+    settings = _settings()
+    if settings.backend == "embedded":
+        sys.exit(
+            "keys: the embedded backend's table lives inside the running service; "
+            "with CIS_AUTH_MODE=api-key it prints a development admin key at start-up"
+        )
+    return build_runtime(settings).keys
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     root = argparse.ArgumentParser(prog="cloud-image-service", description=__doc__)
@@ -118,6 +146,12 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("init", help="create bucket, table, queue").set_defaults(handler=init)
     commands.add_parser("worker", help="confirm uploads from events").set_defaults(handler=worker)
     commands.add_parser("sweep", help="expire abandoned uploads").set_defaults(handler=sweep)
+    keys_cli.add_commands(commands, _key_store)
+    mint = commands.add_parser("token", help="print a development JWT (CIS_JWT_SECRET)")
+    mint.add_argument("--user", required=True, type=keys_cli.user_id)
+    mint.add_argument("--admin", action="store_true", help="may act for and list any user")
+    mint.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    mint.set_defaults(handler=token)
     return root
 
 

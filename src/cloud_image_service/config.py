@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cloud_image_service.ratelimit import parse_rate_limit
 
 ALLOWED_CONTENT_TYPES: tuple[str, ...] = (
     "image/jpeg",
@@ -79,6 +81,19 @@ class Settings(BaseSettings):
     worker_in_process: bool | None = Field(
         default=None, description="Run the worker inside `serve` (default: only on embedded)."
     )
+    auth_mode: Literal["none", "jwt", "api-key"] = Field(
+        default="none",
+        description="none is for development: refused on `aws` unless CIS_ALLOW_INSECURE.",
+    )
+    allow_insecure: bool = False
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret.")
+    jwt_jwks: str | None = Field(default=None, description="JWKS file path or https URL.")
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_admin_claim: str = Field(default="scope", description="Cognito: cognito:groups.")
+    jwt_admin_value: str = "admin"
+    keys_table: str = "cloud-image-service-keys"
+    rate_limit: str = Field(default="", description="Uploads per caller, e.g. 60/minute.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     embedded_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
@@ -103,6 +118,19 @@ class Settings(BaseSettings):
         if "*" in value:
             raise ValueError("CIS_CORS_ORIGINS must list origins explicitly, '*' is refused")
         return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)  # raises ValueError naming the expected format
+        return value
+
+    @model_validator(mode="after")
+    def _jwt_needs_one_key_source(self) -> Settings:
+        """jwt mode verifies with exactly one of a shared secret or a JWKS."""
+        if self.auth_mode == "jwt" and (self.jwt_secret is None) == (self.jwt_jwks is None):
+            raise ValueError("CIS_AUTH_MODE=jwt needs exactly one of CIS_JWT_SECRET, CIS_JWT_JWKS")
+        return self
 
     @property
     def events_enabled(self) -> bool:

@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from cloud_image_service.apikeys import ApiKeyStore
+from cloud_image_service.auth import ApiKeyAuthenticator, Authenticator, JwtVerifier
 from cloud_image_service.aws import make_client, make_dynamodb_client, make_s3_client
 from cloud_image_service.catalog import ImageCatalog
 from cloud_image_service.config import Settings
 from cloud_image_service.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
 from cloud_image_service.pagination import CursorCodec
 from cloud_image_service.queue import UploadQueue, ensure_queue
+from cloud_image_service.ratelimit import RateLimiter, build_rate_limiter
 from cloud_image_service.service import ImageService, Limits
 from cloud_image_service.storage import S3Storage
 from cloud_image_service.sweeper import Sweeper
@@ -35,6 +38,9 @@ class Runtime:
     storage: S3Storage
     catalog: ImageCatalog
     service: ImageService
+    keys: ApiKeyStore
+    authenticator: Authenticator
+    rate_limiter: RateLimiter | None = None
     sqs: SQSClient | None = None
     embedded: EmbeddedServer | None = None
     worker: Worker | None = None
@@ -45,6 +51,7 @@ class Runtime:
         settings = self.settings
         warnings = self.storage.ensure_bucket(settings.region, settings.cors_origins)
         warnings += self.catalog.ensure_table()
+        self.keys.ensure_table()  # API keys and rate-limit counters
         if self.sqs is not None:
             _, arn = ensure_queue(self.sqs, settings.queue_name, settings.bucket)
             warnings += self.storage.notify_queue(arn, "images/")
@@ -107,6 +114,34 @@ def _limits(settings: Settings) -> Limits:
     )
 
 
+def _authenticator(settings: Settings, keys: ApiKeyStore) -> Authenticator:
+    verifier = None
+    if settings.auth_mode == "jwt":
+        secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        verifier = JwtVerifier(
+            secret=secret,
+            jwks=settings.jwt_jwks,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            admin_claim=settings.jwt_admin_claim,
+            admin_value=settings.jwt_admin_value,
+            jwks_timeout=settings.aws_timeout_seconds,
+        )
+    api_keys = ApiKeyAuthenticator(keys) if settings.auth_mode == "api-key" else None
+    return Authenticator(settings.auth_mode, verifier, api_keys)
+
+
+def _bootstrap_key(runtime: Runtime) -> None:
+    """On `embedded` nobody else can reach its table: mint a development admin key."""
+    key_id, plaintext = runtime.keys.create("dev", admin=True)
+    log.warning(
+        "CIS_AUTH_MODE=api-key on embedded: development admin key for user 'dev' "
+        "(id %s), gone when the process stops: X-API-Key: %s",
+        key_id,
+        plaintext,
+    )
+
+
 def build_runtime(settings: Settings, start_worker: bool = False) -> Runtime:
     """Adapters for the configured backend; on `embedded`, start moto and create resources."""
     embedded = None
@@ -126,9 +161,16 @@ def build_runtime(settings: Settings, start_worker: bool = False) -> Runtime:
     if settings.events_enabled:
         sqs = make_client(session, "sqs", local or settings.sqs_endpoint_url, timeout)
     service = ImageService(storage, catalog, _cursor_codec(settings), _limits(settings))
-    runtime = Runtime(settings, storage, catalog, service, sqs, embedded)
+    keys = ApiKeyStore(settings.keys_table, ddb)
+    limiter = build_rate_limiter(settings.rate_limit, settings.keys_table, ddb)
+    runtime = Runtime(
+        settings, storage, catalog, service, keys, _authenticator(settings, keys), limiter, sqs
+    )
+    runtime.embedded = embedded
     if embedded is not None:
         runtime.init_resources()
+        if settings.auth_mode == "api-key":
+            _bootstrap_key(runtime)
     if start_worker:
         runtime.start_worker()
     return runtime

@@ -138,10 +138,10 @@ class ImageService:
         self.catalog.create(image)
         return NewUpload(image, url, form, expires_at)
 
-    def get(self, image_id: str) -> Image:
-        """The record of an image."""
+    def get(self, image_id: str, owner: str | None = None) -> Image:
+        """The record of an image; another owner's image is as missing as a missing one."""
         image = self.catalog.get(canonical_id(image_id))
-        if image is None:
+        if image is None or (owner is not None and image.user_id != owner):
             raise ImageNotFound(image_id)
         return image
 
@@ -154,16 +154,18 @@ class ImageService:
         next_cursor = self.cursors.encode(page.next_key, query) if page.next_key else None
         return page.items, next_cursor
 
-    def complete(self, image_id: str) -> Image:
+    def complete(self, image_id: str, owner: str | None = None) -> Image:
         """The client says the upload is done: verify now (409 if nothing arrived)."""
-        image = self.confirm(self.get(image_id), require_object=True)
+        image = self.confirm(self.get(image_id, owner), require_object=True)
         if image.status is Status.REJECTED:
             raise ValidationFailed(f"image was rejected: {image.reason}")
         return image
 
-    def download(self, image_id: str, disposition: str = "attachment") -> Download:
+    def download(
+        self, image_id: str, disposition: str = "attachment", owner: str | None = None
+    ) -> Download:
         """A presigned GET forcing the stored type and file name (a pending one is verified)."""
-        image = self.get(image_id)
+        image = self.get(image_id, owner)
         if image.status is Status.PENDING:
             image = self.confirm(image, require_object=True)
         if image.status is Status.REJECTED:
@@ -175,9 +177,9 @@ class ImageService:
         url = self.storage.presign_get(image.key, image.content_type, header)
         return Download(url, expires_at)
 
-    def delete(self, image_id: str) -> None:
+    def delete(self, image_id: str, owner: str | None = None) -> None:
         """Remove the bytes, then the record: a failure in between leaves a retryable record."""
-        image = self.get(image_id)
+        image = self.get(image_id, owner)
         self.storage.delete(image.key)
         if not self.catalog.delete(image.image_id):
             raise ImageNotFound(image_id)

@@ -1,4 +1,4 @@
-"""Image endpoints: validate, call the service, return a schema."""
+"""Image endpoints: authenticate, validate, call the service, return a schema."""
 
 from __future__ import annotations
 
@@ -17,11 +17,19 @@ from cloud_image_service.api.schemas import (
     UploadRequest,
     UploadResponse,
 )
+from cloud_image_service.auth import (
+    Caller,
+    caller_dependency,
+    owner_scope,
+    resolve_owner,
+    resolve_user,
+)
 from cloud_image_service.models import ListQuery, Status
+from cloud_image_service.ratelimit import rate_limited_caller
 from cloud_image_service.service import ImageService
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 router = APIRouter(prefix="/images", tags=["images"], responses=ERRORS)
@@ -34,13 +42,16 @@ def get_service(request: Request) -> ImageService:
 
 
 Service = Annotated[ImageService, Depends(get_service)]
+CallerDep = Annotated[Caller, Depends(caller_dependency)]
+# Uploads cost storage: they alone count against CIS_RATE_LIMIT.
+LimitedCaller = Annotated[Caller, Depends(rate_limited_caller)]
 
 
 @router.post("/upload", status_code=201)
-def create_upload(body: UploadRequest, service: Service) -> UploadResponse:
-    """Create a pending image and return a presigned PUT for its bytes."""
+def create_upload(body: UploadRequest, service: Service, caller: LimitedCaller) -> UploadResponse:
+    """Create a pending image and return a presigned PUT and POST form for its bytes."""
     upload = service.create_upload(
-        body.user_id,
+        resolve_owner(caller, body.user_id),
         body.content_type,
         tuple(body.tags),
         body.description,
@@ -61,6 +72,7 @@ def create_upload(body: UploadRequest, service: Service) -> UploadResponse:
 @router.get("")
 def list_images(
     service: Service,
+    caller: CallerDep,
     user_id: Annotated[str | None, Query(pattern=USER_ID_PATTERN)] = None,
     tag: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -69,36 +81,37 @@ def list_images(
 ) -> ImageList:
     """List images (ready ones unless `status` says otherwise), newest first for one user."""
     statuses = tuple(Status) if status == "all" else (Status(status),)
-    query = ListQuery(user_id=user_id, tag=tag, statuses=statuses)
+    query = ListQuery(user_id=resolve_user(caller, user_id), tag=tag, statuses=statuses)
     items, next_cursor = service.list(query, limit, cursor)
     return ImageList(items=[ImageOut.of(image) for image in items], next_cursor=next_cursor)
 
 
 @router.get("/{image_id}")
-def get_image(image_id: str, service: Service) -> ImageOut:
+def get_image(image_id: str, service: Service, caller: CallerDep) -> ImageOut:
     """Metadata of one image."""
-    return ImageOut.of(service.get(image_id))
+    return ImageOut.of(service.get(image_id, owner_scope(caller)))
 
 
 @router.post("/{image_id}/complete")
-def complete_upload(image_id: str, service: Service) -> ImageOut:
+def complete_upload(image_id: str, service: Service, caller: CallerDep) -> ImageOut:
     """Verify the uploaded bytes now: ready, or 422 with the reason it was rejected."""
-    return ImageOut.of(service.complete(image_id))
+    return ImageOut.of(service.complete(image_id, owner_scope(caller)))
 
 
 @router.get("/{image_id}/download")
 def download_image(
     image_id: str,
     service: Service,
+    caller: CallerDep,
     disposition: Literal["attachment", "inline"] = "attachment",
 ) -> DownloadResponse:
     """A presigned GET of the bytes (409 before any upload, 422 if rejected)."""
-    download = service.download(image_id, disposition)
+    download = service.download(image_id, disposition, owner_scope(caller))
     return DownloadResponse(download_url=download.url, expires_at=download.expires_at)
 
 
 @router.delete("/{image_id}")
-def delete_image(image_id: str, service: Service) -> Message:
+def delete_image(image_id: str, service: Service, caller: CallerDep) -> Message:
     """Delete the bytes and the metadata of an image."""
-    service.delete(image_id)
+    service.delete(image_id, owner_scope(caller))
     return Message(message="Image deleted successfully")

@@ -68,7 +68,10 @@ Filename = Annotated[
 class UploadRequest(BaseModel):
     """Ask for a presigned upload of one image."""
 
-    user_id: UserId
+    user_id: Annotated[
+        UserId | None,
+        Field(description="Defaults to the authenticated user; another user's id needs admin."),
+    ] = None
     content_type: ContentType
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_check_tags)] = []
     description: Annotated[str | None, Field(max_length=2000)] = None

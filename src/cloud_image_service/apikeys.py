@@ -1,0 +1,263 @@
+"""DynamoDB adapter for API keys. Every call on the keys table (except rate counters) lives here.
+
+Table layout: partition key `key_hash` (S), the SHA-256 hex of the key; the key itself is
+never stored. Global secondary index `by_key_id` on `key_id` (the hash's first 8 hex
+characters, not secret), projection ALL: it is sparse, so listing and revoking never
+read the rate-limit counters that share the table (see ratelimit.py). TTL attribute
+`expires_at` (epoch seconds) lets DynamoDB drop expired counters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cloud_image_service.aws import error_code, raise_unavailable
+from cloud_image_service.errors import Conflict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+BACKEND = "DynamoDB"
+KEY_ATTRIBUTE = "key_hash"
+TTL_ATTRIBUTE = "expires_at"
+KEY_ID_INDEX = "by_key_id"
+KEY_PREFIX = "cis_"
+KEY_ID_LENGTH = 8
+# token_urlsafe(32) gives 43 characters; anything much longer is not one of ours.
+_MAX_KEY_LENGTH = 128
+_CREATE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """What the table knows about a key: never the key itself."""
+
+    key_id: str
+    user_id: str
+    admin: bool
+    created_at: datetime
+    revoked: bool
+
+
+def new_key() -> str:
+    """A fresh key: 256 random bits, prefixed so that leaked keys are easy to grep for."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(plaintext: str) -> str:
+    """SHA-256 hex of a key.
+
+    A fast unsalted hash is enough: keys carry 256 random bits, so the hash cannot be
+    brute-forced, and lookups must find a key by its hash alone.
+    """
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def _record(item: dict[str, Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=item["key_id"]["S"],
+        user_id=item["user_id"]["S"],
+        admin=bool(item.get("admin", {}).get("BOOL", False)),
+        created_at=datetime.fromisoformat(item["created_at"]["S"]),
+        revoked=bool(item.get("revoked", {}).get("BOOL", False)),
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApiKeyStore:
+    """API keys in their own DynamoDB table (shared with the rate-limit counters)."""
+
+    def __init__(
+        self, table: str, client: DynamoDBClient, clock: Callable[[], datetime] = _now
+    ) -> None:
+        self.table = table
+        self.client = client
+        self.clock = clock
+
+    def create(self, user_id: str, admin: bool = False) -> tuple[str, str]:
+        """Store a new key for `user_id`; returns (key_id, plaintext). Show the key once."""
+        for _ in range(_CREATE_ATTEMPTS):
+            plaintext = new_key()
+            digest = hash_key(plaintext)
+            key_id = digest[:KEY_ID_LENGTH]
+            # key_id is 32 bits: collisions become likely past ~65k keys, and revoke
+            # must name exactly one key, so a taken id means drawing another key.
+            if self._hashes_of(key_id):
+                continue
+            if self._put(digest, key_id, user_id, admin):
+                return key_id, plaintext
+        raise Conflict(f"could not draw an unused key id in {_CREATE_ATTEMPTS} attempts")
+
+    def _put(self, digest: str, key_id: str, user_id: str, admin: bool) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    KEY_ATTRIBUTE: {"S": digest},
+                    "key_id": {"S": key_id},
+                    "user_id": {"S": user_id},
+                    "admin": {"BOOL": admin},
+                    "created_at": {"S": self.clock().isoformat(timespec="seconds")},
+                    "revoked": {"BOOL": False},
+                },
+                ConditionExpression=f"attribute_not_exists({KEY_ATTRIBUTE})",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise_unavailable(BACKEND, exc)
+        except BotoCoreError as exc:
+            raise_unavailable(BACKEND, exc)
+        return True
+
+    def lookup(self, plaintext: str) -> ApiKeyRecord | None:
+        """The record of a live key; None for unknown, malformed or revoked keys."""
+        if not plaintext.startswith(KEY_PREFIX) or len(plaintext) > _MAX_KEY_LENGTH:
+            return None  # not one of ours: no read is spent on it
+        try:
+            # Strongly consistent, so that a revocation takes effect at once.
+            response = self.client.get_item(
+                TableName=self.table,
+                Key={KEY_ATTRIBUTE: {"S": hash_key(plaintext)}},
+                ConsistentRead=True,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+        item = response.get("Item")
+        if not item or "key_id" not in item:
+            return None
+        record = _record(item)
+        return None if record.revoked else record
+
+    def list(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones included, oldest first (an admin tool: a full Scan)."""
+        records: list[ApiKeyRecord] = []
+        try:
+            pages = self.client.get_paginator("scan").paginate(
+                TableName=self.table, IndexName=KEY_ID_INDEX
+            )
+            for page in pages:
+                records.extend(_record(item) for item in page.get("Items", []))
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+        return sorted(records, key=lambda record: (record.created_at, record.key_id))
+
+    def revoke(self, key_id: str) -> bool:
+        """Mark the key revoked (idempotent); False when no key has this id."""
+        hashes = self._hashes_of(key_id)
+        if not hashes:
+            return False
+        if len(hashes) > 1:  # create() avoids this; never revoke someone else's key
+            raise Conflict(f"key id {key_id!r} names {len(hashes)} keys; none was revoked")
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={KEY_ATTRIBUTE: {"S": hashes[0]}},
+                UpdateExpression="SET revoked = :true, revoked_at = :now",
+                ConditionExpression=f"attribute_exists({KEY_ATTRIBUTE})",
+                ExpressionAttributeValues={
+                    ":true": {"BOOL": True},
+                    ":now": {"S": self.clock().isoformat(timespec="seconds")},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise_unavailable(BACKEND, exc)
+        except BotoCoreError as exc:
+            raise_unavailable(BACKEND, exc)
+        return True
+
+    def _hashes_of(self, key_id: str) -> Sequence[str]:
+        """Hashes of the keys with this id (a Query on the sparse index)."""
+        if len(key_id) != KEY_ID_LENGTH or any(c not in "0123456789abcdef" for c in key_id):
+            return []
+        try:
+            response = self.client.query(
+                TableName=self.table,
+                IndexName=KEY_ID_INDEX,
+                KeyConditionExpression="key_id = :id",
+                ExpressionAttributeValues={":id": {"S": key_id}},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+        return [item[KEY_ATTRIBUTE]["S"] for item in response.get("Items", [])]
+
+    def ping(self) -> None:
+        """Raise BackendUnavailable unless the table answers."""
+        try:
+            self.client.describe_table(TableName=self.table)
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+
+    def ensure_table(self) -> bool:
+        """Create the table, its index and its TTL if absent (on-demand billing); idempotent."""
+        created = False
+        try:
+            self.client.describe_table(TableName=self.table)
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise_unavailable(BACKEND, exc)
+            created = True
+        except BotoCoreError as exc:
+            raise_unavailable(BACKEND, exc)
+        if created:
+            self._create_table()
+            log.info("table %s created", self.table)
+        self._enable_ttl()
+        return created
+
+    def _create_table(self) -> None:
+        try:
+            self.client.create_table(
+                TableName=self.table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"},
+                    {"AttributeName": "key_id", "AttributeType": "S"},
+                ],
+                KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": KEY_ID_INDEX,
+                        "KeySchema": [{"AttributeName": "key_id", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+            )
+            self.client.get_waiter("table_exists").wait(
+                TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+
+    def _enable_ttl(self) -> None:
+        """Expired rate counters are dropped by DynamoDB; without TTL they only linger."""
+        try:
+            described = self.client.describe_time_to_live(TableName=self.table)
+            if described["TimeToLiveDescription"].get("TimeToLiveStatus") in (
+                "ENABLED",
+                "ENABLING",
+            ):
+                return
+            self.client.update_time_to_live(
+                TableName=self.table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+            )
+        except ClientError as exc:  # some local stores lack TTL: counters then just stay
+            log.warning("could not enable TTL on %s: %s", self.table, error_code(exc))
+        except BotoCoreError as exc:
+            raise_unavailable(BACKEND, exc)
