@@ -15,11 +15,12 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloud_image_service.aws import error_code, raise_unavailable
+from cloud_image_service.aws import conditional_write, error_code, raise_unavailable
 from cloud_image_service.errors import Conflict
 
 if TYPE_CHECKING:
@@ -102,26 +103,19 @@ class ApiKeyStore:
         raise Conflict(f"could not draw an unused key id in {_CREATE_ATTEMPTS} attempts")
 
     def _put(self, digest: str, key_id: str, user_id: str, admin: bool) -> bool:
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    KEY_ATTRIBUTE: {"S": digest},
-                    "key_id": {"S": key_id},
-                    "user_id": {"S": user_id},
-                    "admin": {"BOOL": admin},
-                    "created_at": {"S": self.clock().isoformat(timespec="seconds")},
-                    "revoked": {"BOOL": False},
-                },
-                ConditionExpression=f"attribute_not_exists({KEY_ATTRIBUTE})",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise_unavailable(BACKEND, exc)
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
-        return True
+        item: Any = {
+            KEY_ATTRIBUTE: {"S": digest},
+            "key_id": {"S": key_id},
+            "user_id": {"S": user_id},
+            "admin": {"BOOL": admin},
+            "created_at": {"S": self.clock().isoformat(timespec="seconds")},
+            "revoked": {"BOOL": False},
+        }
+        condition = f"attribute_not_exists({KEY_ATTRIBUTE})"
+        put = partial(
+            self.client.put_item, TableName=self.table, Item=item, ConditionExpression=condition
+        )
+        return conditional_write(BACKEND, put) is not None
 
     def lookup(self, plaintext: str) -> ApiKeyRecord | None:
         """The record of a live key; None for unknown, malformed or revoked keys."""
@@ -162,8 +156,10 @@ class ApiKeyStore:
             return False
         if len(hashes) > 1:  # create() avoids this; never revoke someone else's key
             raise Conflict(f"key id {key_id!r} names {len(hashes)} keys; none was revoked")
-        try:
-            self.client.update_item(
+        revoked = conditional_write(
+            BACKEND,
+            partial(
+                self.client.update_item,
                 TableName=self.table,
                 Key={KEY_ATTRIBUTE: {"S": hashes[0]}},
                 UpdateExpression="SET revoked = :true, revoked_at = :now",
@@ -172,14 +168,9 @@ class ApiKeyStore:
                     ":true": {"BOOL": True},
                     ":now": {"S": self.clock().isoformat(timespec="seconds")},
                 },
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise_unavailable(BACKEND, exc)
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
-        return True
+            ),
+        )
+        return revoked is not None
 
     def _hashes_of(self, key_id: str) -> Sequence[str]:
         """Hashes of the keys with this id (a Query on the sparse index)."""

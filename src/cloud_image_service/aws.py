@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -13,6 +14,8 @@ from cloud_image_service.errors import BackendUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
 
 # Codes that mean "the store is struggling", not "your request is wrong".
 _TRANSIENT_CODES = frozenset(
@@ -63,6 +66,18 @@ def is_unavailable(exc: Exception) -> bool:
     if isinstance(exc, ClientError):
         return http_status(exc) >= 500 or error_code(exc) in _TRANSIENT_CODES
     return False
+
+
+def conditional_write(backend: str, action: Callable[[], T]) -> T | None:
+    """Run a conditional write: None when its condition failed, a 503 when the store did."""
+    try:
+        return action()
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise_unavailable(backend, exc)
+    except BotoCoreError as exc:
+        raise_unavailable(backend, exc)
 
 
 def client_config(timeout: float) -> Config:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloud_image_service.aws import error_code, raise_unavailable
+from cloud_image_service.aws import conditional_write, error_code, raise_unavailable
 from cloud_image_service.errors import Conflict, InvalidCursor
 from cloud_image_service.items import (
     PENDING_ATTRIBUTE,
@@ -54,18 +54,17 @@ class ImageCatalog:
 
     def create(self, image: Image) -> None:
         """Insert a new record; an existing id is a conflict (never overwritten)."""
-        try:
-            self.client.put_item(
+        written = conditional_write(
+            BACKEND,
+            partial(
+                self.client.put_item,
                 TableName=self.table,
                 Item=to_item(image),
                 ConditionExpression="attribute_not_exists(image_id)",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(f"image {image.image_id!r} already exists") from exc
-            raise_unavailable(BACKEND, exc)
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
+            ),
+        )
+        if written is None:
+            raise Conflict(f"image {image.image_id!r} already exists")
 
     def get(self, image_id: str) -> Image | None:
         """The record, or None. Strongly consistent: a just-written record is seen."""
@@ -79,19 +78,16 @@ class ImageCatalog:
 
     def delete(self, image_id: str) -> bool:
         """Remove the record; False when it was already gone."""
-        try:
-            self.client.delete_item(
+        deleted = conditional_write(
+            BACKEND,
+            partial(
+                self.client.delete_item,
                 TableName=self.table,
                 Key={"image_id": {"S": image_id}},
                 ConditionExpression="attribute_exists(image_id)",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise_unavailable(BACKEND, exc)
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
-        return True
+            ),
+        )
+        return deleted is not None
 
     def transition(
         self,
@@ -146,8 +142,10 @@ class ImageCatalog:
             clauses.append("SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))))
         if remove:
             clauses.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove))))
-        try:
-            response = self.client.update_item(
+        response = conditional_write(
+            BACKEND,
+            partial(
+                self.client.update_item,
                 TableName=self.table,
                 Key={"image_id": {"S": image_id}},
                 UpdateExpression=" ".join(clauses),
@@ -155,14 +153,9 @@ class ImageCatalog:
                 ExpressionAttributeNames=names | {"#status": "status"},
                 ExpressionAttributeValues=values | condition_values,
                 ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise_unavailable(BACKEND, exc)
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
-        return from_item(response["Attributes"])
+            ),
+        )
+        return from_item(response["Attributes"]) if response else None
 
     def expired_pending(self, now: int, limit: int = 100) -> list[Image]:
         """Pending records whose TTL has passed, from the sparse index (never a Scan)."""

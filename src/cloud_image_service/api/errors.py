@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cloud_image_service.api.security import COMMON_HEADERS, STRICT_CSP
 from cloud_image_service.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,9 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal_error", "internal error; it has been logged")
+    # This response is made outside the middleware stack: it adds its own headers.
+    headers = COMMON_HEADERS | {"Content-Security-Policy": STRICT_CSP}
+    return error_response(500, "internal_error", "internal error; it has been logged", headers)
 
 
 def install(app: FastAPI) -> None:
