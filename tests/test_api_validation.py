@@ -116,3 +116,9 @@ def test_garbage_cursor_is_400(api: httpx.Client, cursor: str) -> None:
 def test_unknown_route_and_method_are_json(api: httpx.Client) -> None:
     _assert_error(api.get("/nope"), 404)
     _assert_error(api.put("/images/upload"), 405)
+
+
+def test_oversized_body_is_413(api: httpx.Client) -> None:
+    response = _post(api, description="d" * 100_000)
+    _assert_error(response, 413, "larger than")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

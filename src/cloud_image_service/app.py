@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud_image_service import __version__
 from cloud_image_service.api import errors, health, routes, security
+from cloud_image_service.api.limits import BodySizeLimit
 from cloud_image_service.auth import check_auth_mode
 from cloud_image_service.config import Settings
 from cloud_image_service.runtime import Runtime, build_runtime
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodySizeLimit)
     security.install(app, settings.cors_origins)
     app.include_router(routes.router)
     app.include_router(health.router)
