@@ -3,9 +3,11 @@
 By default it starts SeaweedFS (S3), DynamoDB Local and the service as child processes, so
 that the service's CPU time is its own (the `embedded` backend would run moto inside it).
 With `--url` it drives a service that is already running instead. It measures
-POST /images/upload at several concurrencies and GET /images?user_id=U&limit=50 with a small
-and a large table, prints a markdown report to stdout (progress goes to stderr) and can
-write the same results as JSON.
+POST /images/upload at several concurrencies, GET /images?user_id=U&limit=50 with a small
+and a large table and the full upload flow (presign, POST to S3, complete, download, delete)
+in flows/s, prints a markdown report to stdout (progress goes to stderr) and can write the
+same results as JSON. Authentication is on, as in production: the managed service verifies
+HS256 JWTs (a new secret each run) and every API request carries its user's token.
 
     .venv/bin/python bench/bench.py --quick
     .venv/bin/python bench/bench.py --json bench/results.json
@@ -15,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import io
 import itertools
 import json
 import os
 import platform
+import random
 import secrets
 import shutil
 import socket
@@ -29,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
@@ -42,10 +48,13 @@ from urllib.parse import urlsplit
 import boto3
 import httpx
 from botocore.config import Config
+from PIL import Image as PillowImage
+from pydantic import SecretStr
 
 from cloud_image_service.config import Settings
 from cloud_image_service.items import to_item
 from cloud_image_service.models import Image, Status
+from cloud_image_service.tokens import mint_token
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -69,7 +78,12 @@ MAX_SCAN_PAGES = 10_000
 PROGRESS_EVERY_S = 2.0
 MAX_LOG_EXAMPLES = 5
 UPLOAD_CPU_TARGET_MS = 2.0
+FLOW_PNG_SIDE = 82  # 82 x 82 RGB noise: a PNG of about 20 KB that does not compress away
+FLOW_S3_STATUS = 204  # S3's answer to a presigned POST without success_action_status
+MAX_FLOW_FAILURES_SHOWN = 5
 LIST_RATIO_TARGET = 1.5
+TOKEN_TTL_S = 3600  # tokens are minted when a scenario starts: an hour outlasts any scenario
+TOKEN_ENV = "CIS_BENCH_TOKEN"
 
 # One HTTP request of a scenario: True when the service answered as expected.
 Send = Callable[[httpx.Client, int], bool]
@@ -96,6 +110,8 @@ class Plan:
     warmup: int
     stack_warmup: int
     seed_threads: int
+    flows: int
+    flow_concurrency: tuple[int, ...]
 
 
 FULL = Plan(
@@ -108,9 +124,18 @@ FULL = Plan(
     warmup=50,
     stack_warmup=1_000,
     seed_threads=8,
+    flows=200,
+    flow_concurrency=(1, 8),
 )
 QUICK = dataclasses.replace(
-    FULL, requests=200, small=500, large=5_000, user_images=100, list_requests=100, warmup=20
+    FULL,
+    requests=200,
+    small=500,
+    large=5_000,
+    user_images=100,
+    list_requests=100,
+    warmup=20,
+    flows=50,
 )
 
 
@@ -126,10 +151,14 @@ def resolve_plan(args: argparse.Namespace) -> Plan:
         sys.exit("need 0 < --user-images <= --small < --large")
     if (
         not plan.concurrency
-        or min(plan.concurrency) < 1
-        or min(plan.requests, plan.list_requests) < 2
+        or not plan.flow_concurrency
+        or min(plan.concurrency + plan.flow_concurrency) < 1
+        or min(plan.requests, plan.list_requests, plan.flows) < 2
     ):
-        sys.exit("need --concurrency >= 1, --requests >= 2 and --list-requests >= 2")
+        sys.exit(
+            "need --concurrency and --flow-concurrency >= 1, "
+            "--requests, --list-requests and --flows >= 2"
+        )
     if plan.seed_threads < 1 or min(plan.warmup, plan.stack_warmup) < 0:
         sys.exit("need --seed-threads >= 1, --warmup >= 0 and --stack-warmup >= 0")
     return plan
@@ -153,6 +182,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--url", help="benchmark a running service, e.g. http://127.0.0.1:8000")
     parser.add_argument("--pid", type=int, help="with --url: the service's pid, for its CPU time")
+    parser.add_argument(
+        "--token",
+        help=f"with --url: an admin's bearer token, sent with every request ({TOKEN_ENV})",
+    )
     parser.add_argument("--requests", type=int, help="uploads per concurrency (400)")
     parser.add_argument(
         "--concurrency", type=concurrency_list, help="upload concurrencies (1,8,32)"
@@ -161,11 +194,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--large", type=int, help="images in the table, large case (50000)")
     parser.add_argument("--user-images", type=int, help="images of the user under test (200)")
     parser.add_argument("--list-requests", type=int, help="timed first-page GETs per size (200)")
-    parser.add_argument("--warmup", type=int, help="untimed requests before each scenario (50)")
+    parser.add_argument(
+        "--warmup", type=int, help="untimed requests (or flows) before each scenario (50)"
+    )
     parser.add_argument(
         "--stack-warmup", type=int, help="untimed list requests before anything is timed (1000)"
     )
     parser.add_argument("--seed-threads", type=int, help="parallel batch writers (8)")
+    parser.add_argument(
+        "--flows", type=int, help="full upload flows per flow concurrency (200; --quick 50)"
+    )
+    parser.add_argument(
+        "--flow-concurrency", type=concurrency_list, help="full-flow concurrencies (1,8)"
+    )
     parser.add_argument(
         "--service-log-level",
         default="warning",
@@ -177,10 +218,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.pid is not None and args.url is None:
         parser.error("--pid goes with --url (the managed service's pid is known)")
+    if args.token is not None and args.url is None:
+        parser.error("--token goes with --url (the benchmark mints the managed service's tokens)")
     return args
 
 
 # ---------------------------------------------------------------------------------- target
+
+
+@dataclass(frozen=True)
+class Auth:
+    """The credential of the API requests: a JWT minted per user, one given token, or none."""
+
+    description: str  # for the report header
+    hint: str  # what to check when the service refuses the credential
+    minter: Settings | None = None  # mints HS256 tokens with its jwt_secret (iss, aud too)
+    token: str | None = None  # sent as is, whatever the user (--token)
+
+    def headers(self, user_id: str) -> dict[str, str]:
+        """Headers of the API requests about `user_id`'s images (presigned S3 URLs get none)."""
+        if self.minter is not None:
+            token = mint_token(self.minter, user_id, admin=False, ttl=TOKEN_TTL_S)
+        elif self.token is not None:
+            token = self.token
+        else:
+            return {}
+        return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass(frozen=True)
@@ -191,6 +254,7 @@ class Target:
     pid: int | None
     dynamodb: DynamoDBClient
     table: str
+    auth: Auth
     description: str
     log: Path | None = None  # the managed service's output
 
@@ -233,7 +297,24 @@ def dynamodb_client(
     return client
 
 
-def external_target(url: str, pid: int | None, plan: Plan) -> Target:
+def external_auth(token: str | None, settings: Settings) -> Auth:
+    """--token (or CIS_BENCH_TOKEN) if given, else tokens minted with the service's
+    CIS_JWT_SECRET if that is set, else no credential."""
+    rate = "rate limit: the service's own"
+    if token:
+        hint = (
+            "--token must be an admin's: the benchmark acts for fresh users of its own "
+            "(bench-<run>-*)"
+        )
+        return Auth(f"bearer token from --token or {TOKEN_ENV} (admin), {rate}", hint, token=token)
+    if settings.auth_mode == "jwt" and settings.jwt_secret is not None:
+        hint = "CIS_JWT_SECRET (and CIS_JWT_ISSUER, CIS_JWT_AUDIENCE) must be the service's"
+        return Auth(f"jwt (HS256, minted with CIS_JWT_SECRET), {rate}", hint, minter=settings)
+    hint = f"the service wants a credential: --token or {TOKEN_ENV}, or its CIS_JWT_SECRET"
+    return Auth(f"none sent, {rate}", hint)
+
+
+def external_target(url: str, pid: int | None, token: str | None, plan: Plan) -> Target:
     """A running service; the table is found through the same CIS_* variables it reads."""
     require_local(url)
     if pid is not None and not Path(f"/proc/{pid}/stat").exists():
@@ -245,7 +326,9 @@ def external_target(url: str, pid: int | None, plan: Plan) -> Target:
     require_local(endpoint)
     client = dynamodb_client(endpoint, settings.region, None, plan.seed_threads)
     cpu = f"pid {pid}" if pid is not None else "CPU not measured (no --pid)"
-    return Target(url.rstrip("/"), pid, client, settings.table, f"external at {url}, {cpu}")
+    auth = external_auth(token, settings)
+    description = f"external at {url}, {cpu}"
+    return Target(url.rstrip("/"), pid, client, settings.table, auth, description)
 
 
 def free_port() -> int:
@@ -256,8 +339,12 @@ def free_port() -> int:
         return port
 
 
-def service_env(s3: SeaweedS3, ddb: DynamoDBLocal, log_level: str) -> dict[str, str]:
+def service_env(
+    s3: SeaweedS3, ddb: DynamoDBLocal, log_level: str, jwt_secret: str
+) -> dict[str, str]:
     """The service's whole configuration; inherited AWS_* and CIS_* variables are dropped."""
+    # Authentication on, as in production (`aws` refuses to start without it); no rate limit,
+    # which would answer 429 to the upload scenarios.
     inherited = {
         name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "CIS_"))
     }
@@ -269,6 +356,9 @@ def service_env(s3: SeaweedS3, ddb: DynamoDBLocal, log_level: str) -> dict[str, 
         "CIS_BUCKET": BUCKET,
         "CIS_TABLE": TABLE,
         "CIS_CURSOR_SECRET": secrets.token_hex(32),
+        "CIS_AUTH_MODE": "jwt",
+        "CIS_JWT_SECRET": jwt_secret,
+        "CIS_RATE_LIMIT": "",
         "CIS_LOG_LEVEL": log_level,
         "AWS_ACCESS_KEY_ID": s3.access_key,
         "AWS_SECRET_ACCESS_KEY": s3.secret_key,
@@ -360,7 +450,8 @@ def managed_target(stack: ExitStack, args: argparse.Namespace, plan: Plan) -> Ta
     ddb = DynamoDBLocal(args.dynamodb_local_dir)
     ddb.start()
     stack.callback(ddb.stop)
-    env = service_env(s3, ddb, args.service_log_level)
+    jwt_secret = secrets.token_hex(32)  # 64 hex characters, new every run
+    env = service_env(s3, ddb, args.service_log_level, jwt_secret)
     progress("cloud-image-service init")
     run_init(env, workdir)
     progress("starting the service")
@@ -372,7 +463,24 @@ def managed_target(stack: ExitStack, args: argparse.Namespace, plan: Plan) -> Ta
         f"managed child process at {base_url} (uvicorn, 1 process), S3: SeaweedFS, "
         f"DynamoDB: DynamoDB Local, CIS_LOG_LEVEL={args.service_log_level}"
     )
-    return Target(base_url, pid, client, TABLE, description, log)
+    return Target(base_url, pid, client, TABLE, managed_auth(jwt_secret), description, log)
+
+
+def managed_auth(jwt_secret: str) -> Auth:
+    """Per-user tokens as the managed service verifies them: HS256, no issuer or audience."""
+    # Explicit values and no .env: the developer's CIS_JWT_* must not change the claims.
+    minter = Settings(
+        _env_file=None,
+        backend="aws",
+        auth_mode="jwt",
+        allow_insecure=False,
+        jwt_secret=SecretStr(jwt_secret),
+        jwt_jwks=None,
+        jwt_issuer=None,
+        jwt_audience=None,
+    )
+    hint = "the managed service refused a token the benchmark minted for it"
+    return Auth("jwt (HS256), rate limit off", hint, minter=minter)
 
 
 # --------------------------------------------------------------------------------- measure
@@ -445,11 +553,15 @@ def summarize(
 
 
 def run_load(
-    target: Target, send: Send, concurrency: int, count: int, warmup: int
+    target: Target, send: Send, concurrency: int, count: int, warmup: int, hosts: int = 1
 ) -> tuple[list[tuple[float, bool]], float, int | None]:
-    """`count` requests over `concurrency` threads; returns timings, wall time, CPU ticks."""
+    """`count` requests over `concurrency` threads; returns timings, wall time, CPU ticks.
+
+    `hosts`: how many servers one `send` talks to; the pool keeps a connection per thread
+    to each, so that keep-alive connections are not closed to make room for another host's.
+    """
     with (
-        http_client(target.base_url, concurrency) as client,
+        http_client(target.base_url, concurrency * hosts) as client,
         ThreadPoolExecutor(concurrency) as pool,
     ):
         # Untimed warm-up: opens the pool's connections and the service's lazy paths.
@@ -463,8 +575,8 @@ def run_load(
     return timings, wall_s, ticks
 
 
-def upload_sender(user_id: str) -> Send:
-    """POST /images/upload for one user; 201 is success."""
+def upload_sender(user_id: str, auth: dict[str, str]) -> Send:
+    """POST /images/upload for one user, with that user's credential; 201 is success."""
 
     def send(client: httpx.Client, index: int) -> bool:
         body = {
@@ -473,19 +585,155 @@ def upload_sender(user_id: str) -> Send:
             "tags": ["bench"],
             "filename": f"bench-{index}.png",
         }
-        return client.post("/images/upload", json=body).status_code == 201
+        return client.post("/images/upload", json=body, headers=auth).status_code == 201
 
     return send
 
 
-def first_page_sender(user_id: str) -> Send:
-    """GET the first page of a user's images; 200 is success."""
+def first_page_sender(user_id: str, auth: dict[str, str]) -> Send:
+    """GET the first page of a user's images, with that user's credential; 200 is success."""
 
     def send(client: httpx.Client, _: int) -> bool:
         params: dict[str, str | int] = {"user_id": user_id, "limit": PAGE_SIZE}
-        return client.get("/images", params=params).status_code == 200
+        return client.get("/images", params=params, headers=auth).status_code == 200
 
     return send
+
+
+# -------------------------------------------------------------------------------- full flow
+
+
+class FlowFailed(Exception):
+    """A step of the full flow did not answer as expected; the message names the step."""
+
+
+class FailureCounter:
+    """Thread-safe count of failed flows by the reason (step and answer)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def add(self, reason: str) -> None:
+        with self.lock:
+            self.counts[reason] += 1
+
+
+def sample_png(side: int = FLOW_PNG_SIDE) -> bytes:
+    """A real PNG of seeded RGB noise (about 20 KB at 82 x 82): noise does not compress."""
+    noise = random.Random(0).randbytes(side * side * 3)
+    buffer = io.BytesIO()
+    PillowImage.frombytes("RGB", (side, side), noise).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def is_loopback(url: str) -> bool:
+    """Presigned URLs name the S3 endpoint: the benchmark only follows local ones."""
+    return urlsplit(url).hostname in LOCAL_HOSTS
+
+
+def expect(response: httpx.Response, status: int, step: str) -> httpx.Response:
+    """The response when its status is `status`, else FlowFailed naming the step."""
+    if response.status_code != status:
+        raise FlowFailed(f"{step}: HTTP {response.status_code}")
+    return response
+
+
+def upload_and_fetch(
+    client: httpx.Client,
+    image_id: str,
+    upload: dict[str, Any],
+    png: bytes,
+    index: int,
+    auth: dict[str, str],
+) -> None:
+    """POST the form to S3, complete, download and fetch the bytes back.
+
+    `auth` goes to the service only: the presigned requests carry their own signature.
+    """
+    digest = hashlib.sha256(png).hexdigest()
+    step = "upload"
+    try:
+        form = upload["upload_form"]
+        if not is_loopback(form["url"]) or len(png) > upload["max_bytes"]:
+            raise FlowFailed(f"{step}: form URL not on 127.0.0.1 or PNG above max_bytes")
+        # httpx sends `data` before `files`: the policy's fields first, the file last.
+        files = {"file": (f"flow-{index}.png", png, "image/png")}
+        expect(client.post(form["url"], data=form["fields"], files=files), FLOW_S3_STATUS, step)
+        step = "complete"
+        completed = client.post(f"/images/{image_id}/complete", headers=auth)
+        image = expect(completed, 200, step).json()
+        if image["status"] != "ready" or image["sha256"] != digest:
+            raise FlowFailed(f"{step}: status {image['status']}, sha256 {image['sha256']}")
+        step = "download"
+        download = client.get(f"/images/{image_id}/download", headers=auth)
+        url = expect(download, 200, step).json()["download_url"]
+        step = "fetch"
+        if not is_loopback(url):
+            raise FlowFailed(f"{step}: download URL not on 127.0.0.1")
+        if expect(client.get(url), 200, step).content != png:
+            raise FlowFailed(f"{step}: bytes differ from the upload")
+    except httpx.HTTPError as exc:
+        raise FlowFailed(f"{step}: {type(exc).__name__}") from exc
+    except (KeyError, TypeError, ValueError) as exc:  # ValueError: a body that is not JSON
+        raise FlowFailed(f"{step}: unexpected answer ({type(exc).__name__})") from exc
+
+
+def run_flow(
+    client: httpx.Client, user_id: str, png: bytes, index: int, auth: dict[str, str]
+) -> None:
+    """presign -> POST to S3 -> complete -> download -> GET bytes -> delete; FlowFailed if not."""
+    body = {
+        "user_id": user_id,
+        "content_type": "image/png",
+        "tags": ["bench", "flow"],
+        "filename": f"flow-{index}.png",
+        "size": len(png),
+    }
+    try:
+        upload: dict[str, Any] = expect(
+            client.post("/images/upload", json=body, headers=auth), 201, "presign"
+        ).json()
+        image_id = str(upload["image_id"])
+    except httpx.HTTPError as exc:
+        raise FlowFailed(f"presign: {type(exc).__name__}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FlowFailed(f"presign: unexpected answer ({type(exc).__name__})") from exc
+    try:
+        upload_and_fetch(client, image_id, upload, png, index, auth)
+    except FlowFailed:
+        # Best effort: a failed flow should not leave its record (or object) behind.
+        with suppress(httpx.HTTPError):
+            client.delete(f"/images/{image_id}", headers=auth)
+        raise
+    try:
+        expect(client.delete(f"/images/{image_id}", headers=auth), 200, "delete")
+    except httpx.HTTPError as exc:
+        raise FlowFailed(f"delete: {type(exc).__name__}") from exc
+
+
+def flow_sender(user_id: str, png: bytes, failures: FailureCounter, auth: dict[str, str]) -> Send:
+    """One full flow per call; a failure is counted by the step that failed."""
+
+    def send(client: httpx.Client, index: int) -> bool:
+        try:
+            run_flow(client, user_id, png, index, auth)
+        except FlowFailed as exc:
+            failures.add(str(exc))
+            return False
+        return True
+
+    return send
+
+
+def leftover_images(target: Target, user_id: str) -> int:
+    """Records of a user in any status (first page of 100): after the flows, none."""
+    params: dict[str, str | int] = {"user_id": user_id, "limit": 100, "status": "all"}
+    with http_client(target.base_url, 1) as client:
+        response = client.get("/images", params=params, headers=target.auth.headers(user_id))
+        response.raise_for_status()
+        items: list[Any] = response.json()["items"]
+    return len(items)
 
 
 # ---------------------------------------------------------------------------------- seeding
@@ -616,12 +864,14 @@ class Walk:
     complete: bool
 
 
-def fetch_page(client: httpx.Client, user_id: str, cursor: str | None) -> dict[str, Any]:
+def fetch_page(
+    client: httpx.Client, user_id: str, cursor: str | None, auth: dict[str, str]
+) -> dict[str, Any]:
     """One page of the user's list as JSON."""
     params: dict[str, str | int] = {"user_id": user_id, "limit": PAGE_SIZE}
     if cursor:
         params["cursor"] = cursor
-    response = client.get("/images", params=params)
+    response = client.get("/images", params=params, headers=auth)
     response.raise_for_status()
     page: dict[str, Any] = response.json()
     return page
@@ -633,9 +883,10 @@ def walk_list(target: Target, user_id: str, expected: int, table_items: int) -> 
     times: list[datetime] = []
     cursor: str | None = None
     pages = 0
+    auth = target.auth.headers(user_id)
     with http_client(target.base_url, 1) as client:
         for pages in range(1, expected // PAGE_SIZE + 3):  # noqa: B007 (read after the loop)
-            page = fetch_page(client, user_id, cursor)
+            page = fetch_page(client, user_id, cursor, auth)
             ids += [item["image_id"] for item in page["items"]]
             times += [datetime.fromisoformat(item["created_at"]) for item in page["items"]]
             cursor = page["next_cursor"]
@@ -657,6 +908,9 @@ class Outcome:
     uploads: list[Result]
     lists: list[Result]
     walks: list[Walk]
+    flows: list[Result]
+    flow_failures: dict[str, int]  # reason -> failed flows, warm-up flows included
+    flow_leftovers: int  # the flow user's records in any status after all flows
 
 
 def list_scenario(
@@ -667,7 +921,7 @@ def list_scenario(
     # The walk goes first: right after seeding the stores are still busy (DynamoDB Local's
     # JVM), and the walk plus the warm-up keep that out of the timed requests.
     walk = walk_list(target, user_id, plan.user_images, table_items)
-    send = first_page_sender(user_id)
+    send = first_page_sender(user_id, target.auth.headers(user_id))
     timings, wall_s, ticks = run_load(target, send, 1, plan.list_requests, plan.warmup)
     result = summarize("GET /images (first page)", table_items, 1, timings, wall_s, ticks)
     return result, walk
@@ -676,9 +930,19 @@ def list_scenario(
 def upload_scenario(target: Target, plan: Plan, user_id: str, concurrency: int) -> Result:
     """`plan.requests` uploads at one concurrency."""
     progress(f"upload: {plan.requests} requests at concurrency {concurrency}")
-    send = upload_sender(user_id)
+    send = upload_sender(user_id, target.auth.headers(user_id))
     timings, wall_s, ticks = run_load(target, send, concurrency, plan.requests, plan.warmup)
     return summarize("POST /images/upload", None, concurrency, timings, wall_s, ticks)
+
+
+def flow_scenario(
+    target: Target, plan: Plan, user_id: str, concurrency: int, failures: FailureCounter
+) -> Result:
+    """`plan.flows` full flows at one concurrency; each talks to the service and to S3."""
+    progress(f"full flow: {plan.flows} flows at concurrency {concurrency}")
+    send = flow_sender(user_id, sample_png(), failures, target.auth.headers(user_id))
+    timings, wall_s, ticks = run_load(target, send, concurrency, plan.flows, plan.warmup, hosts=2)
+    return summarize("Full flow", None, concurrency, timings, wall_s, ticks)
 
 
 def warm_up(target: Target, plan: Plan, user_id: str) -> None:
@@ -688,13 +952,28 @@ def warm_up(target: Target, plan: Plan, user_id: str) -> None:
     # than the large one.
     if plan.stack_warmup:
         progress(f"warming up the stack with {plan.stack_warmup} list requests")
-        run_load(target, first_page_sender(user_id), 1, plan.stack_warmup, 0)
+        send = first_page_sender(user_id, target.auth.headers(user_id))
+        run_load(target, send, 1, plan.stack_warmup, 0)
+
+
+def check_access(target: Target, user_id: str) -> None:
+    """One list request before anything is seeded: a refused credential ends the run."""
+    params: dict[str, str | int] = {"user_id": user_id, "limit": 1}
+    with http_client(target.base_url, 1) as client:
+        response = client.get("/images", params=params, headers=target.auth.headers(user_id))
+    if response.status_code in (401, 403):
+        sys.exit(
+            f"GET /images as {user_id}: HTTP {response.status_code} {response.text[:200]}\n"
+            f"{target.auth.hint}"
+        )
+    response.raise_for_status()
 
 
 def run_scenarios(target: Target, plan: Plan) -> Outcome:
-    """Lists first, while the table holds exactly the sizes asked for; then uploads."""
+    """Lists first, while the table holds exactly the sizes asked for; then uploads, flows."""
     run_id = secrets.token_hex(4)  # fresh user ids: a reused table holds earlier runs' users
     owner = f"bench-{run_id}-owner"
+    check_access(target, owner)
     newest = datetime.now(UTC)
     existing = count_items(target)
     if existing:
@@ -715,7 +994,17 @@ def run_scenarios(target: Target, plan: Plan) -> Outcome:
     large_result, large_walk = list_scenario(target, plan, owner, large_items)
     uploader = f"bench-{run_id}-uploader"
     uploads = [upload_scenario(target, plan, uploader, c) for c in plan.concurrency]
-    return Outcome(uploads, [small_result, large_result], [small_walk, large_walk])
+    flow_user = f"bench-{run_id}-flow"
+    failures = FailureCounter()
+    flows = [flow_scenario(target, plan, flow_user, c, failures) for c in plan.flow_concurrency]
+    return Outcome(
+        uploads,
+        [small_result, large_result],
+        [small_walk, large_walk],
+        flows,
+        dict(failures.counts.most_common()),
+        leftover_images(target, flow_user),
+    )
 
 
 # ---------------------------------------------------------------------------------- report
@@ -758,6 +1047,12 @@ def walk_check(walks: list[Walk]) -> Check:
     return Check(
         "List complete via next_cursor", goal, "; ".join(parts), all(w.complete for w in walks)
     )
+
+
+def flow_cleanup_check(leftovers: int) -> Check:
+    """Every flow deleted its image: the flow user has no record in any status."""
+    measured = f"{leftovers}{'+' if leftovers >= 100 else ''} records (status=all)"
+    return Check("Full flow leaves no records", "0", measured, leftovers == 0)
 
 
 def machine() -> dict[str, str]:
@@ -814,11 +1109,12 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def results_table(results: list[Result]) -> list[str]:
-    """The main markdown table."""
+def results_table(results: list[Result], unit: str = "request") -> list[str]:
+    """A markdown table of results; `unit` is what one timed call is (request or flow)."""
+    units = f"{unit.capitalize()}s"
     lines = [
-        "| Scenario | Images in table | Concurrency | Requests | Errors | Requests/s "
-        "| p50 ms | p95 ms | p99 ms | Service CPU ms/request |",
+        f"| Scenario | Images in table | Concurrency | {units} | Errors | {units}/s "
+        f"| p50 ms | p95 ms | p99 ms | Service CPU ms/{unit} |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results:
@@ -845,6 +1141,15 @@ def walks_table(walks: list[Walk]) -> list[str]:
     return lines
 
 
+def flow_failure_lines(failures: dict[str, int]) -> list[str]:
+    """The most frequent reasons flows failed (warm-up flows included), if any did."""
+    if not failures:
+        return []
+    shown = list(failures.items())[:MAX_FLOW_FAILURES_SHOWN]
+    text = "; ".join(f"`{reason}` x{count}" for reason, count in shown)
+    return ["", f"Failed flows by reason (warm-up included): {text}"]
+
+
 def yes_no(value: bool | None) -> str:
     return "n/a" if value is None else ("yes" if value else "**no**")
 
@@ -866,12 +1171,21 @@ def markdown(report: dict[str, Any], outcome: Outcome, checks: list[Check]) -> s
         f"- Machine: {info['cpu']}, {info['cores']} cores, {info['os']}",
         f"- Python: {info['python']}; commit {info['commit']}",
         f"- Service: {report['service']}",
+        f"- Auth: {report['auth']}",
         "- Client, service and stores share the machine's cores; latency is measured by the "
         "client (httpx, keep-alive pool sized to the concurrency).",
         f"- Plan: {report['plan']}",
         *log_lines(report["service_log"]),
         "",
         *results_table(outcome.uploads + outcome.lists),
+        "",
+        "Full flow (POST /images/upload, multipart POST of a "
+        f"{len(sample_png()):,}-byte PNG to the presigned form, POST /images/{{id}}/complete, "
+        "GET /images/{id}/download, GET of the presigned URL with the bytes compared, "
+        "DELETE /images/{id}); latency is the whole flow:",
+        "",
+        *results_table(outcome.flows, "flow"),
+        *flow_failure_lines(outcome.flow_failures),
         "",
         f"Complete listing (following `next_cursor`, limit {PAGE_SIZE}):",
         "",
@@ -894,10 +1208,15 @@ def build_report(
     return {
         "machine": machine(),
         "service": target.description,
+        "auth": target.auth.description,
         "plan": plan_text,
         "service_log": service_log_summary(target.log),
         "results": [dataclasses.asdict(r) for r in outcome.uploads + outcome.lists],
         "walks": [dataclasses.asdict(w) for w in outcome.walks],
+        # `requests` and `requests_per_s` count flows here; the CPU is per flow.
+        "flows": [dataclasses.asdict(r) for r in outcome.flows],
+        "flow_failures": outcome.flow_failures,
+        "flow_leftovers": outcome.flow_leftovers,
         "targets": [dataclasses.asdict(c) for c in checks],
         "total_seconds": total_s,
     }
@@ -909,18 +1228,21 @@ def build_report(
 def publish(
     args: argparse.Namespace, target: Target, plan: Plan, outcome: Outcome, elapsed_s: float
 ) -> int:
-    """Print the report (and write the JSON); 1 when a request failed or a list was incomplete."""
+    """Print the report (and write the JSON); 1 when a request or flow failed, a list was
+    incomplete or flows left records behind."""
     checks = [
         upload_cpu_check(outcome.uploads),
         list_ratio_check(*outcome.lists),
         walk_check(outcome.walks),
+        flow_cleanup_check(outcome.flow_leftovers),
     ]
     report = build_report(target, plan, outcome, checks, elapsed_s)
     print(markdown(report, outcome, checks), flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    failed = any(r.errors for r in outcome.uploads + outcome.lists)
-    return 1 if failed or not all(w.complete for w in outcome.walks) else 0
+    failed = any(r.errors for r in outcome.uploads + outcome.lists + outcome.flows)
+    incomplete = not all(w.complete for w in outcome.walks) or outcome.flow_leftovers > 0
+    return 1 if failed or incomplete else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -930,7 +1252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = resolve_plan(args)
     with ExitStack() as stack:
         if args.url:
-            target = external_target(args.url, args.pid, plan)
+            token = args.token or os.environ.get(TOKEN_ENV) or None
+            target = external_target(args.url, args.pid, token, plan)
         else:
             target = managed_target(stack, args, plan)
         outcome = run_scenarios(target, plan)
