@@ -165,7 +165,7 @@ def _forged(kind: str) -> str:
     if kind == "wrong-key":
         return jwt.encode(claims, "another-secret-that-is-also-32-bytes-long!", algorithm="HS256")
     if kind == "alg-none":
-        return jwt.encode(claims, key=None, algorithm="none")
+        return jwt.encode(claims, key="", algorithm="none")
     if kind == "wrong-audience":
         return jwt.encode(claims | {"aud": "someone-else"}, SECRET, algorithm="HS256")
     return jwt.encode(claims | {"exp": now - 120}, SECRET, algorithm="HS256")

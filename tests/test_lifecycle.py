@@ -145,9 +145,11 @@ def test_200_concurrent_uploads_all_end_ready(api: httpx.Client, service: AppSer
         ids = list(pool.map(flow, range(200)))
     assert len(set(ids)) == 200
     listed: list[str] = []
-    cursor = None
+    cursor: str | None = None
     for _ in range(10):
-        params = {"user_id": user, "limit": 100} | ({"cursor": cursor} if cursor else {})
+        params: dict[str, str | int] = {"user_id": user, "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
         body = api.get("/images", params=params).json()
         listed += [item["image_id"] for item in body["items"]]
         assert all(item["status"] == "ready" for item in body["items"])

@@ -192,9 +192,11 @@ class ImageService:
             return image
         info = self.storage.head(image.key)
         if info is None:
-            if require_object:
-                raise NotUploaded(image.image_id)
-            return image
+            # A verifier may have just rejected it and deleted the object: its verdict stands.
+            current = self.get(image.image_id)
+            if current.status is not Status.PENDING or not require_object:
+                return current
+            raise NotUploaded(image.image_id)
         token = uuid.uuid4().hex
         now = int(time.time())
         if self.catalog.claim(image.image_id, token, now, CLAIM_LEASE_SECONDS) is None:

@@ -50,7 +50,11 @@ def _basename(value: str) -> str:
 ContentType = Annotated[
     str,
     AfterValidator(_check_content_type),
-    Field(description="One of " + ", ".join(ALLOWED_CONTENT_TYPES), examples=["image/png"]),
+    Field(
+        description="One of " + ", ".join(ALLOWED_CONTENT_TYPES),
+        examples=["image/png"],
+        json_schema_extra={"enum": list(ALLOWED_CONTENT_TYPES)},
+    ),
 ]
 Tag = Annotated[
     str,
