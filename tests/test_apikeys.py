@@ -20,6 +20,7 @@ from cloud_image_service.auth_errors import TooManyRequests, Unauthorized
 from cloud_image_service.aws import client_config
 from cloud_image_service.errors import BackendUnavailable
 from cloud_image_service.ratelimit import DynamoRateLimiter, RateLimit
+from tests.limiting import Clock, assert_three_per_second
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,14 +61,6 @@ def store(client: DynamoDBClient) -> ApiKeyStore:
     store = ApiKeyStore(f"keys-{uuid.uuid4().hex[:12]}", client)
     store.ensure_table()
     return store
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # --- Keys ---------------------------------------------------------------------------------
@@ -173,15 +166,7 @@ def test_limit_answers_429_then_recovers_in_the_next_window(
 ) -> None:
     clock = Clock(2_000_000.25)
     limiter = DynamoRateLimiter(store.table, client, RateLimit(3, 1), clock)
-    for _ in range(3):
-        limiter.hit("user:alice")
-    with pytest.raises(TooManyRequests) as caught:
-        limiter.hit("user:alice")
-    assert caught.value.status_code == 429
-    assert caught.value.headers() == {"Retry-After": "1"}
-    limiter.hit("user:bob")  # another caller has its own budget
-    clock.now = 2_000_001.0
-    limiter.hit("user:alice")
+    assert_three_per_second(limiter, clock)
 
 
 def test_replicas_share_one_budget(store: ApiKeyStore, endpoint: str) -> None:

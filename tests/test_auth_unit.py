@@ -37,6 +37,7 @@ from cloud_image_service.ratelimit import (
     caller_key,
     parse_rate_limit,
 )
+from tests.limiting import Clock, assert_three_per_second
 
 SECRET = "s" * 40
 ISSUER = "https://issuer.example"
@@ -404,27 +405,10 @@ def test_rate_limit_prints_as_parsed() -> None:
     assert str(RateLimit(60, 60)) == "60/minute"
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_in_memory_limiter_refuses_then_recovers() -> None:
     clock = Clock(1000.25)
-    limiter = InMemoryRateLimiter(RateLimit(3, 1), clock)
-    for _ in range(3):
-        limiter.hit("user:alice")
-    with pytest.raises(TooManyRequests) as caught:
-        limiter.hit("user:alice")
-    assert caught.value.status_code == 429
-    assert caught.value.headers() == {"Retry-After": "1"}
-    assert "3/second" in caught.value.message
-    limiter.hit("user:bob")  # another caller has its own budget
-    clock.now = 1001.0  # the next window
-    limiter.hit("user:alice")
+    refused = assert_three_per_second(InMemoryRateLimiter(RateLimit(3, 1), clock), clock)
+    assert "3/second" in refused.message
 
 
 def test_retry_after_counts_to_the_window_end() -> None:
