@@ -15,9 +15,10 @@ from moto.server import ThreadedMotoServer
 
 from cloud_image_service import keys_cli
 from cloud_image_service.apikeys import KEY_ATTRIBUTE, TTL_ATTRIBUTE, ApiKeyStore
-from cloud_image_service.auth import ApiKeyAuthenticator, Authenticator, Caller
+from cloud_image_service.auth import ApiKeyAuthenticator, Authenticator
 from cloud_image_service.auth_errors import TooManyRequests, Unauthorized
 from cloud_image_service.aws import client_config
+from cloud_image_service.caller import Caller
 from cloud_image_service.errors import BackendUnavailable
 from cloud_image_service.ratelimit import DynamoRateLimiter, RateLimit
 from tests.limiting import Clock, assert_three_per_second

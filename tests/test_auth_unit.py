@@ -18,11 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cloud_image_service.apikeys import ApiKeyRecord
 from cloud_image_service.auth import (
-    ANONYMOUS,
     ApiKeyAuthenticator,
     Authenticator,
-    Caller,
-    JwtVerifier,
     can_access,
     check_auth_mode,
     owner_scope,
@@ -30,7 +27,9 @@ from cloud_image_service.auth import (
     resolve_user,
 )
 from cloud_image_service.auth_errors import TooManyRequests, Unauthorized
+from cloud_image_service.caller import ANONYMOUS, Caller
 from cloud_image_service.errors import BadRequest, Forbidden
+from cloud_image_service.jwt_verifier import JwtVerifier
 from cloud_image_service.ratelimit import (
     InMemoryRateLimiter,
     RateLimit,

@@ -25,9 +25,11 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
 
 from cloud_image_service.api import errors, security
-from cloud_image_service.auth import Authenticator, Caller, JwtVerifier, caller_dependency
+from cloud_image_service.auth import Authenticator, caller_dependency
 from cloud_image_service.auth_errors import Unauthorized
+from cloud_image_service.caller import Caller
 from cloud_image_service.errors import BackendUnavailable
+from cloud_image_service.jwt_verifier import JwtVerifier
 from cloud_image_service.ratelimit import InMemoryRateLimiter, RateLimit, rate_limited_caller
 
 SECRET = "k" * 40

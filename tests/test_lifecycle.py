@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cloud_image_service.config import Settings
 from cloud_image_service.sweeper import Sweeper
 from tests.conftest import AppServer, RealStores, start_app
 from tests.images import png_bytes, presign, put_bytes, upload_image
@@ -159,38 +160,40 @@ def test_200_concurrent_uploads_all_end_ready(api: httpx.Client, service: AppSer
     assert sorted(listed) == sorted(ids)
 
 
-@pytest.fixture(scope="module")
-def strict(backend: str, request: pytest.FixtureRequest) -> Iterator[AppServer]:
-    """A service with a 1 KiB upload limit, 1 s URLs and no pending grace, on this backend."""
-    limits: dict[str, Any] = {
-        "max_upload_bytes": 1024,
-        "presign_ttl_seconds": 1,
-        "pending_ttl_seconds": 0,
-        "cursor_secret": "s",
-    }
+def _start(backend: str, request: pytest.FixtureRequest, **values: Any) -> AppServer:
     if backend == "embedded":
-        from cloud_image_service.config import Settings
+        return start_app(Settings(backend="embedded", cursor_secret="s", **values))
+    stores: RealStores = request.getfixturevalue("real_stores")
+    return start_app(stores.settings(**values))
 
-        settings = Settings(backend="embedded", **limits)
-    else:
-        stores: RealStores = request.getfixturevalue("real_stores")
-        settings = stores.settings(**limits)
-    server = start_app(settings)
+
+@pytest.fixture(scope="module")
+def small_limit(backend: str, request: pytest.FixtureRequest) -> Iterator[AppServer]:
+    """A service with a 1 KiB upload limit, on this backend."""
+    server = _start(backend, request, max_upload_bytes=1024)
     yield server
     server.stop()
 
 
-def test_oversize_put_is_rejected_by_the_service(strict: AppServer, user_id: str) -> None:
-    with httpx.Client(base_url=strict.url, timeout=30) as api:
+@pytest.fixture(scope="module")
+def short_lived(backend: str, request: pytest.FixtureRequest) -> Iterator[AppServer]:
+    """A service whose URLs last 1 s and whose pending records expire right after."""
+    server = _start(backend, request, presign_ttl_seconds=1, pending_ttl_seconds=0)
+    yield server
+    server.stop()
+
+
+def test_oversize_put_is_rejected_by_the_service(small_limit: AppServer, user_id: str) -> None:
+    with httpx.Client(base_url=small_limit.url, timeout=30) as api:
         upload = presign(api, user_id)
         big = png_bytes(64, 64) + b"\0" * 4096  # a PUT is not size-limited by S3
         assert put_bytes(upload, big).status_code == 200
-        _assert_rejected(api, strict, upload, "above the limit")
+        _assert_rejected(api, small_limit, upload, "above the limit")
 
 
-def test_expired_pending_upload_is_swept(strict: AppServer, user_id: str) -> None:
-    runtime = strict.runtime
-    with httpx.Client(base_url=strict.url, timeout=30) as api:
+def test_expired_pending_upload_is_swept(short_lived: AppServer, user_id: str) -> None:
+    runtime = short_lived.runtime
+    with httpx.Client(base_url=short_lived.url, timeout=30) as api:
         abandoned = presign(api, user_id)["image_id"]
         stray_key = "images/00000000-0000-4000-8000-00000000abcd"
         runtime.storage.client.put_object(Bucket=runtime.storage.bucket, Key=stray_key, Body=b"x")

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.real
 
 @pytest.fixture(scope="module")
 def api(real_stores: RealStores) -> Iterator[httpx.Client]:
-    server = start_app(real_stores.settings(max_upload_bytes=2048, presign_ttl_seconds=2))
+    server = start_app(real_stores.settings(max_upload_bytes=2048, presign_ttl_seconds=4))
     with httpx.Client(base_url=server.url, timeout=30) as client:
         yield client
     server.stop()
@@ -53,5 +53,5 @@ def test_other_key_is_refused(api: httpx.Client, user_id: str) -> None:
 
 def test_expired_policy_is_refused(api: httpx.Client, user_id: str) -> None:
     form = presign(api, user_id)["upload_form"]
-    time.sleep(3)
+    time.sleep(5)
     assert _post(form, png_bytes()).status_code == 403

@@ -60,14 +60,14 @@ def test_expired_url_is_refused(real_stores: RealStores, user_id: str, png: byte
 
 
 def test_download_url_works_and_expires(real_stores: RealStores, user_id: str, png: bytes) -> None:
-    server = start_app(real_stores.settings(presign_ttl_seconds=2))
+    server = start_app(real_stores.settings(presign_ttl_seconds=4))
     try:
         with httpx.Client(base_url=server.url, timeout=30) as api:
             upload = presign(api, user_id)
             assert put_bytes(upload, png).status_code == 200
             url = api.get(f"/images/{upload['image_id']}/download").json()["download_url"]
             assert httpx.get(url, timeout=30).content == png
-            time.sleep(3.5)
+            time.sleep(5.5)
             assert httpx.get(url, timeout=30).status_code == 403
     finally:
         server.stop()

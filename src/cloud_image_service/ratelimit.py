@@ -19,9 +19,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Depends, Request
 
 from cloud_image_service.apikeys import KEY_ATTRIBUTE, TTL_ATTRIBUTE
-from cloud_image_service.auth import Caller, caller_dependency
+from cloud_image_service.auth import caller_dependency
 from cloud_image_service.auth_errors import TooManyRequests
 from cloud_image_service.aws import error_code, raise_unavailable
+from cloud_image_service.caller import Caller
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 import boto3
 
 from cloud_image_service.apikeys import ApiKeyStore
-from cloud_image_service.auth import ApiKeyAuthenticator, Authenticator, JwtVerifier
+from cloud_image_service.auth import ApiKeyAuthenticator, Authenticator
 from cloud_image_service.aws import make_client, make_dynamodb_client, make_s3_client
 from cloud_image_service.catalog import ImageCatalog
 from cloud_image_service.config import Settings
 from cloud_image_service.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
+from cloud_image_service.jwt_verifier import JwtVerifier
 from cloud_image_service.pagination import CursorCodec
 from cloud_image_service.queue import UploadQueue, ensure_queue
 from cloud_image_service.ratelimit import RateLimiter, build_rate_limiter

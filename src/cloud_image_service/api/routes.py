@@ -17,13 +17,8 @@ from cloud_image_service.api.schemas import (
     UploadRequest,
     UploadResponse,
 )
-from cloud_image_service.auth import (
-    Caller,
-    caller_dependency,
-    owner_scope,
-    resolve_owner,
-    resolve_user,
-)
+from cloud_image_service.auth import caller_dependency, owner_scope, resolve_owner, resolve_user
+from cloud_image_service.caller import Caller
 from cloud_image_service.models import ListQuery, Status
 from cloud_image_service.ratelimit import rate_limited_caller
 from cloud_image_service.service import ImageService
