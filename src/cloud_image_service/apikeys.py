@@ -10,7 +10,6 @@ read the rate-limit counters that share the table (see ratelimit.py). TTL attrib
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloud_image_service.aws import conditional_write, error_code, raise_unavailable
+from cloud_image_service.aws import conditional_write, raise_unavailable
 from cloud_image_service.errors import Conflict
+from cloud_image_service.tables import create_table_if_absent, enable_ttl
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-log = logging.getLogger(__name__)
 
 BACKEND = "DynamoDB"
 KEY_ATTRIBUTE = "key_hash"
@@ -195,60 +193,25 @@ class ApiKeyStore:
             raise_unavailable(BACKEND, exc)
 
     def ensure_table(self) -> bool:
-        """Create the table, its index and its TTL if absent (on-demand billing); idempotent."""
-        created = False
-        try:
-            self.client.describe_table(TableName=self.table)
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise_unavailable(BACKEND, exc)
-            created = True
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
-        if created:
-            self._create_table()
-            log.info("table %s created", self.table)
-        self._enable_ttl()
-        return created
+        """Create the table, its index and its TTL if absent (on-demand billing); idempotent.
 
-    def _create_table(self) -> None:
+        True when the table was created. Expired rate counters are dropped by TTL; a store
+        without TTL only logs a warning, and the counters then linger.
+        """
+        attributes: list[Any] = [
+            {"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": "key_id", "AttributeType": "S"},
+        ]
+        index: Any = {
+            "IndexName": KEY_ID_INDEX,
+            "KeySchema": [{"AttributeName": "key_id", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
         try:
-            self.client.create_table(
-                TableName=self.table,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"},
-                    {"AttributeName": "key_id", "AttributeType": "S"},
-                ],
-                KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": KEY_ID_INDEX,
-                        "KeySchema": [{"AttributeName": "key_id", "KeyType": "HASH"}],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                ],
+            existing = create_table_if_absent(
+                self.client, self.table, KEY_ATTRIBUTE, attributes, [index]
             )
-            self.client.get_waiter("table_exists").wait(
-                TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-            )
+            enable_ttl(self.client, self.table, TTL_ATTRIBUTE)
         except (BotoCoreError, ClientError) as exc:
             raise_unavailable(BACKEND, exc)
-
-    def _enable_ttl(self) -> None:
-        """Expired rate counters are dropped by DynamoDB; without TTL they only linger."""
-        try:
-            described = self.client.describe_time_to_live(TableName=self.table)
-            if described["TimeToLiveDescription"].get("TimeToLiveStatus") in (
-                "ENABLED",
-                "ENABLING",
-            ):
-                return
-            self.client.update_time_to_live(
-                TableName=self.table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-            )
-        except ClientError as exc:  # some local stores lack TTL: counters then just stay
-            log.warning("could not enable TTL on %s: %s", self.table, error_code(exc))
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
+        return existing is None

@@ -22,6 +22,7 @@ from cloud_image_service.items import (
     PENDING_SHARDS,
     TTL_ATTRIBUTE,
     from_item,
+    shard_key,
     to_item,
     typed_value,
 )
@@ -168,7 +169,7 @@ class ImageCatalog:
                     IndexName=PENDING_INDEX,
                     KeyConditionExpression="pending_shard = :shard AND expires_at < :now",
                     ExpressionAttributeValues={
-                        ":shard": {"S": f"pending#{shard}"},
+                        ":shard": {"S": shard_key(shard)},
                         ":now": {"N": str(now)},
                     },
                     Limit=limit,

@@ -54,12 +54,10 @@ def serve(args: argparse.Namespace) -> int:
 
 def init(_: argparse.Namespace) -> int:
     """Create the bucket (private, CORS) and the table with its index; idempotent."""
-    settings = _settings()
-    _logging(settings.log_level)
-    if settings.backend == "embedded":
-        print("backend is embedded: the service creates its resources itself at start-up")
+    runtime = _aws_runtime("the service creates its resources itself at start-up")
+    if runtime is None:
         return 0
-    runtime = build_runtime(settings)
+    settings = runtime.settings
     try:
         warnings = runtime.init_resources()
     except ServiceError as exc:
@@ -71,21 +69,26 @@ def init(_: argparse.Namespace) -> int:
     return 0
 
 
-def _aws_runtime(command: str) -> Runtime | None:
+def _aws_runtime(on_embedded: str) -> Runtime | None:
+    """The runtime of an operator command; None (after saying why) on `embedded`."""
     settings = _settings()
     _logging(settings.log_level)
     if settings.backend == "embedded":
-        print(f"backend is embedded: `serve` runs the {command} itself, in its own process")
+        print(f"backend is embedded: {on_embedded}")
         return None
     return build_runtime(settings)
 
 
 def worker(_: argparse.Namespace) -> int:
     """Confirm uploads from S3 events and sweep periodically, until SIGTERM or Ctrl-C."""
-    runtime = _aws_runtime("worker")
+    runtime = _aws_runtime("`serve` runs the worker itself, in its own process")
     if runtime is None:
         return 0
-    loop = runtime.make_worker()
+    try:
+        loop = runtime.make_worker()
+    except ServiceError as exc:  # e.g. the queue does not exist: `init` was not run
+        print(f"worker failed: {exc.message}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     log.info("worker started (events %s)", "on" if runtime.sqs else "off: sweeping only")
     try:
@@ -97,11 +100,11 @@ def worker(_: argparse.Namespace) -> int:
 
 def sweep(_: argparse.Namespace) -> int:
     """One sweep: finish expired pending uploads, delete objects without a record."""
-    runtime = _aws_runtime("sweep")
+    runtime = _aws_runtime("`serve` runs the sweep itself, in its own process")
     if runtime is None:
         return 0
     try:
-        report = runtime.make_worker().sweeper.sweep()
+        report = runtime.make_sweeper().sweep()
     except ServiceError as exc:
         print(f"sweep failed: {exc.message}", file=sys.stderr)
         return 1

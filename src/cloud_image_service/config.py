@@ -17,6 +17,9 @@ ALLOWED_CONTENT_TYPES: tuple[str, ...] = (
     "image/avif",
 )
 
+# 1-128 characters of A-Z a-z 0-9 . _ @ -: the API's and the CLI's rule for a user id.
+USER_ID_PATTERN = r"^[A-Za-z0-9._@-]{1,128}$"
+
 Backend = Literal["embedded", "aws"]
 
 

@@ -7,9 +7,10 @@ and moto enforces no presigned-URL rule (signature, expiry, signed Content-Type)
 from __future__ import annotations
 
 import logging
-import socket
 
 from moto.server import ThreadedMotoServer
+
+from cloud_image_service.devstores.base import free_port
 
 log = logging.getLogger(__name__)
 
@@ -18,19 +19,12 @@ ACCESS_KEY = "embedded"
 SECRET_KEY = "embedded"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class EmbeddedServer:
     """moto's server on a loopback port."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self._server = ThreadedMotoServer(ip_address=host, port=self.port, verbose=False)
 
     @property

@@ -15,9 +15,14 @@ PENDING_ATTRIBUTE = "pending_shard"  # present only while pending: a sparse inde
 PENDING_SHARDS = 8  # spreads pending uploads over index partitions (write throughput)
 
 
+def shard_key(shard: int) -> str:
+    """The sparse-index partition key of shard number `shard`."""
+    return f"pending#{shard}"
+
+
 def pending_shard(image_id: str) -> str:
     """The sparse-index partition of a pending record."""
-    return f"pending#{zlib.crc32(image_id.encode()) % PENDING_SHARDS}"
+    return shard_key(zlib.crc32(image_id.encode()) % PENDING_SHARDS)
 
 
 def typed_value(value: object) -> dict[str, Any]:

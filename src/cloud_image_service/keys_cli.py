@@ -12,10 +12,10 @@ import sys
 from collections.abc import Callable
 
 from cloud_image_service.apikeys import ApiKeyStore
+from cloud_image_service.config import USER_ID_PATTERN
 from cloud_image_service.errors import ServiceError
 
-# The same rule as the API's user_id (api/schemas.py USER_ID_PATTERN).
-_USER_ID = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
+_USER_ID = re.compile(USER_ID_PATTERN)
 
 StoreFactory = Callable[[], ApiKeyStore]
 Handler = Callable[[ApiKeyStore, argparse.Namespace], int]

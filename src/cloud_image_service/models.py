@@ -16,6 +16,9 @@ class Status(StrEnum):
     REJECTED = "rejected"
 
 
+KEY_PREFIX = "images/"  # every object the service issues URLs for lives under it
+
+
 @dataclass(frozen=True)
 class Image:
     """Metadata of one image; the bytes live in S3 under `key`."""
@@ -38,7 +41,7 @@ class Image:
     @property
     def key(self) -> str:
         """Object key: derived from the server-made id, never from user input."""
-        return f"images/{self.image_id}"
+        return f"{KEY_PREFIX}{self.image_id}"
 
     def replace(self, **changes: object) -> Image:
         """A copy with some fields changed."""

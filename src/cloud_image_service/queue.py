@@ -50,6 +50,15 @@ class UploadQueue:
         self.client = client
         self.queue_url = queue_url
 
+    @classmethod
+    def named(cls, client: SQSClient, name: str) -> UploadQueue:
+        """The existing queue called `name` (created by `init`)."""
+        try:
+            url = client.get_queue_url(QueueName=name)["QueueUrl"]
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+        return cls(client, url)
+
     def receive(self, wait_seconds: int, max_messages: int = 10) -> list[Message]:
         """Long-poll for messages; they stay invisible to others while being handled."""
         try:

@@ -13,15 +13,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Depends, Request
 
 from cloud_image_service.apikeys import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 from cloud_image_service.auth import caller_dependency
 from cloud_image_service.auth_errors import TooManyRequests
-from cloud_image_service.aws import error_code, raise_unavailable
+from cloud_image_service.aws import conditional_write
 from cloud_image_service.caller import Caller
 
 if TYPE_CHECKING:
@@ -101,8 +101,10 @@ class DynamoRateLimiter:
         """Count one request of `caller` in the current window, or raise TooManyRequests."""
         start, left = self.limit.window(self.clock())
         expires = start + self.limit.seconds + _TTL_GRACE_SECONDS
-        try:
-            self.client.update_item(
+        counted = conditional_write(
+            BACKEND,
+            partial(
+                self.client.update_item,
                 TableName=self.table,
                 Key={self.key_attribute: {"S": f"rate#{caller}#{start}"}},
                 UpdateExpression="ADD hits :one SET #ttl = :expires",
@@ -113,13 +115,10 @@ class DynamoRateLimiter:
                     ":limit": {"N": str(self.limit.hits)},
                     ":expires": {"N": str(expires)},
                 },
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise TooManyRequests(str(self.limit), retry_after(left)) from exc
-            raise_unavailable(BACKEND, exc)
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
+            ),
+        )
+        if counted is None:
+            raise TooManyRequests(str(self.limit), retry_after(left))
 
 
 class InMemoryRateLimiter:

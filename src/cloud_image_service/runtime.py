@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
@@ -17,6 +17,7 @@ from cloud_image_service.catalog import ImageCatalog
 from cloud_image_service.config import Settings
 from cloud_image_service.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
 from cloud_image_service.jwt_verifier import JwtVerifier
+from cloud_image_service.models import KEY_PREFIX
 from cloud_image_service.pagination import CursorCodec
 from cloud_image_service.queue import UploadQueue, ensure_queue
 from cloud_image_service.ratelimit import RateLimiter, build_rate_limiter
@@ -45,7 +46,7 @@ class Runtime:
     sqs: SQSClient | None = None
     embedded: EmbeddedServer | None = None
     worker: Worker | None = None
-    threads: list[threading.Thread] = field(default_factory=list)
+    worker_thread: threading.Thread | None = None
 
     def init_resources(self) -> list[str]:
         """Create bucket, table, queue and event wiring if absent (idempotent); warnings."""
@@ -55,32 +56,36 @@ class Runtime:
         self.keys.ensure_table()  # API keys and rate-limit counters
         if self.sqs is not None:
             _, arn = ensure_queue(self.sqs, settings.queue_name, settings.bucket)
-            warnings += self.storage.notify_queue(arn, "images/")
+            warnings += self.storage.notify_queue(arn, KEY_PREFIX)
         return warnings
+
+    def make_sweeper(self) -> Sweeper:
+        """The sweep, sparing objects young enough to belong to a URL still valid."""
+        return Sweeper(self.service, object_grace_seconds=self.settings.presign_ttl_seconds + 60)
 
     def make_worker(self, wait_seconds: int = 10) -> Worker:
         """A worker on this runtime's queue (none when events are off: it only sweeps)."""
         queue = None
         if self.sqs is not None:
-            url = self.sqs.get_queue_url(QueueName=self.settings.queue_name)["QueueUrl"]
-            queue = UploadQueue(self.sqs, url)
-        grace = self.settings.presign_ttl_seconds + 60
-        sweeper = Sweeper(self.service, object_grace_seconds=grace)
+            queue = UploadQueue.named(self.sqs, self.settings.queue_name)
         return Worker(
-            self.service, sweeper, queue, self.settings.sweep_interval_seconds, wait_seconds
+            self.service,
+            self.make_sweeper(),
+            queue,
+            self.settings.sweep_interval_seconds,
+            wait_seconds,
         )
 
     def start_worker(self) -> None:
         """Run the worker in a thread of this process (the embedded default)."""
         self.worker = self.make_worker(wait_seconds=1)
-        self.threads.append(self.worker.start_thread())
+        self.worker_thread = self.worker.start_thread()
 
     def close(self) -> None:
         """Stop what the runtime started."""
-        if self.worker is not None:
+        if self.worker is not None and self.worker_thread is not None:
             self.worker.stop()
-            for thread in self.threads:
-                thread.join(timeout=5)
+            self.worker_thread.join(timeout=5)
         if self.embedded is not None:
             self.embedded.stop()
 

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from cloud_image_service.errors import (
     BackendUnavailable,
@@ -23,7 +24,7 @@ from cloud_image_service.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from cloud_image_service.models import Image, ListQuery, Status, utcnow
+from cloud_image_service.models import KEY_PREFIX, Image, ListQuery, Status, utcnow
 from cloud_image_service.pagination import CursorCodec
 from cloud_image_service.ports import Catalog, Storage
 from cloud_image_service.verify import ImageRejected, verify_image
@@ -79,22 +80,28 @@ def canonical_id(image_id: str) -> str:
 
 def image_id_of(key: str) -> str | None:
     """The image id of an object key made by `Image.key`, else None."""
-    prefix, _, rest = key.partition("/")
+    if not key.startswith(KEY_PREFIX):
+        return None
     try:
-        return str(uuid.UUID(rest)) if prefix == "images" else None
+        return str(uuid.UUID(key.removeprefix(KEY_PREFIX)))
     except ValueError:
         return None
 
 
 def content_disposition(image: Image, disposition: str = "attachment") -> str:
     """RFC 6266 header: an ASCII fallback name plus the exact UTF-8 name."""
-    from urllib.parse import quote
-
     name = image.filename or f"{image.image_id}{EXTENSIONS.get(image.content_type, '')}"
     fallback = "".join(
         c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
     )
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _not_rejected(image: Image) -> Image:
+    """The image, unless it was rejected: then a 422 with the reason."""
+    if image.status is Status.REJECTED:
+        raise ValidationFailed(f"image was rejected: {image.reason}")
+    return image
 
 
 class ImageService:
@@ -156,20 +163,13 @@ class ImageService:
 
     def complete(self, image_id: str, owner: str | None = None) -> Image:
         """The client says the upload is done: verify now (409 if nothing arrived)."""
-        image = self.confirm(self.get(image_id, owner), require_object=True)
-        if image.status is Status.REJECTED:
-            raise ValidationFailed(f"image was rejected: {image.reason}")
-        return image
+        return _not_rejected(self.confirm(self.get(image_id, owner), require_object=True))
 
     def download(
         self, image_id: str, disposition: str = "attachment", owner: str | None = None
     ) -> Download:
         """A presigned GET forcing the stored type and file name (a pending one is verified)."""
-        image = self.get(image_id, owner)
-        if image.status is Status.PENDING:
-            image = self.confirm(image, require_object=True)
-        if image.status is Status.REJECTED:
-            raise ValidationFailed(f"image was rejected: {image.reason}")
+        image = _not_rejected(self.confirm(self.get(image_id, owner), require_object=True))
         if image.status is Status.PENDING:  # another worker is still verifying it
             raise NotUploaded(image.image_id)
         header = content_disposition(image, disposition)

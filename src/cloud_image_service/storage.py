@@ -22,6 +22,11 @@ BACKEND = "S3"
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
+def _is_missing(exc: ClientError) -> bool:
+    """S3's answer for an absent key (404 on HEAD, NoSuchKey on GET)."""
+    return error_code(exc) in _MISSING or http_status(exc) == 404
+
+
 class S3Storage:
     """The image bucket. `presign_client` signs URLs for the host clients use."""
 
@@ -86,7 +91,7 @@ class S3Storage:
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if error_code(exc) in _MISSING or http_status(exc) == 404:
+            if _is_missing(exc):
                 return None
             raise_unavailable(BACKEND, exc)
         except BotoCoreError as exc:
@@ -99,7 +104,7 @@ class S3Storage:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
-            if error_code(exc) in _MISSING or http_status(exc) == 404:
+            if _is_missing(exc):
                 yield None
                 return
             raise_unavailable(BACKEND, exc)

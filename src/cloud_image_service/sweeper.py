@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from cloud_image_service.models import Status, utcnow
+from cloud_image_service.models import KEY_PREFIX, Status, utcnow
 from cloud_image_service.service import ImageService, image_id_of
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Sweeper:
     def _delete_strays(self, report: SweepReport) -> None:
         older_than = utcnow() - timedelta(seconds=self.object_grace_seconds)
         storage, catalog = self.service.storage, self.service.catalog
-        for keys in storage.objects("images/", older_than):
+        for keys in storage.objects(KEY_PREFIX, older_than):
             for start in range(0, len(keys), 100):  # BatchGetItem takes 100 keys
                 batch = keys[start : start + 100]
                 ids = {key: image_id_of(key) for key in batch}

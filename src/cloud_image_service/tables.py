@@ -1,4 +1,4 @@
-"""DynamoDB table definitions, created by `init` (and by the embedded backend)."""
+"""DynamoDB table set-up shared by the images table and the keys table (run by `init`)."""
 
 from __future__ import annotations
 
@@ -56,19 +56,30 @@ def _wait(client: DynamoDBClient, table: str) -> None:
     )
 
 
+def create_table_if_absent(
+    client: DynamoDBClient, table: str, key: str, attributes: list[Any], indexes: list[Any]
+) -> Any | None:
+    """Create an on-demand table keyed by `key` and wait for it; None if it was created,
+    else the existing table's description."""
+    existing = _describe(client, table)
+    if existing is not None:
+        return existing
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=attributes,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=indexes,
+    )
+    _wait(client, table)
+    log.info("table %s created", table)
+    return None
+
+
 def ensure_images_table(client: DynamoDBClient, table: str) -> None:
     """Create the images table, or add an index that an older version did not have."""
-    existing = _describe(client, table)
+    existing = create_table_if_absent(client, table, "image_id", _ATTRIBUTES, INDEXES)
     if existing is None:
-        client.create_table(
-            TableName=table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=_ATTRIBUTES,
-            KeySchema=[{"AttributeName": "image_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=INDEXES,
-        )
-        _wait(client, table)
-        log.info("table %s created", table)
         return
     have = {index["IndexName"] for index in existing.get("GlobalSecondaryIndexes", [])}
     for index in INDEXES:

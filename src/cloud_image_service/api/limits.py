@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cloud_image_service.api.errors import error_response
 
 MAX_BODY_BYTES = 64 * 1024  # an upload request with 20 tags and a long description is ~5 KiB
 
@@ -18,7 +18,8 @@ class BodySizeLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._declared(scope) > self.max_bytes:
-            await self._refuse(send)
+            message = f"request body is larger than {self.max_bytes} bytes; image bytes go to S3"
+            await error_response(413, "payload_too_large", message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -31,12 +32,3 @@ class BodySizeLimit:
                 except ValueError:
                     return 0
         return 0
-
-    async def _refuse(self, send: Send) -> None:
-        message = f"request body is larger than {self.max_bytes} bytes; image bytes go to S3"
-        body = json.dumps(
-            {"code": "payload_too_large", "message": message, "detail": message}
-        ).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})

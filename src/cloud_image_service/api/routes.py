@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from cloud_image_service.api.schemas import (
-    USER_ID_PATTERN,
     DownloadResponse,
     ErrorBody,
     ImageList,
@@ -19,6 +18,7 @@ from cloud_image_service.api.schemas import (
 )
 from cloud_image_service.auth import caller_dependency, owner_scope, resolve_owner, resolve_user
 from cloud_image_service.caller import Caller
+from cloud_image_service.config import USER_ID_PATTERN
 from cloud_image_service.models import ListQuery, Status
 from cloud_image_service.ratelimit import rate_limited_caller
 from cloud_image_service.service import ImageService

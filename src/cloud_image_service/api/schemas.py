@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from cloud_image_service.config import ALLOWED_CONTENT_TYPES
+from cloud_image_service.config import ALLOWED_CONTENT_TYPES, USER_ID_PATTERN
 from cloud_image_service.models import Image
 
-USER_ID_PATTERN = r"^[A-Za-z0-9._@-]{1,128}$"
 MAX_TAGS = 20
 
 UserId = Annotated[
