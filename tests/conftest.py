@@ -7,6 +7,8 @@ Two backend sets run the same suite: `embedded` (the service starts moto itself)
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from cloud_image_service.app import create_app
 from cloud_image_service.config import Settings
@@ -28,9 +31,9 @@ from tests.images import png_bytes
 class AppServer:
     """The app under uvicorn in a background thread, on a free loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.port = free_port()
-        self.app = create_app(settings)
+        self.app = app
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )
@@ -81,6 +84,18 @@ class RealStores:
         }
         return Settings(**(values | overrides))
 
+    def run_cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """`cloud-image-service ARGS` in a subprocess on these stores; no inherited CIS_*."""
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("CIS_")}
+        environment = inherited | self.env | env
+        environment |= {
+            "CIS_BACKEND": "aws",
+            "CIS_S3_ENDPOINT_URL": self.s3.endpoint_url,
+            "CIS_DYNAMODB_ENDPOINT_URL": self.dynamodb.endpoint_url,
+        }
+        command = [sys.executable, "-m", "cloud_image_service.cli", *args]
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+
 
 @pytest.fixture(scope="session")
 def real_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStores]:
@@ -110,7 +125,7 @@ def real_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStores
 
 def start_app(settings: Settings) -> AppServer:
     """Start the app; on `aws` create its bucket and table first, as `init` does."""
-    server = AppServer(settings).start()
+    server = AppServer(create_app(settings)).start()
     if settings.backend == "aws":
         server.runtime.init_resources()
     return server

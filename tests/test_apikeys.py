@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import socket
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from cloud_image_service import keys_cli
 from cloud_image_service.apikeys import KEY_ATTRIBUTE, TTL_ATTRIBUTE, ApiKeyStore
@@ -19,19 +17,14 @@ from cloud_image_service.auth import ApiKeyAuthenticator, Authenticator
 from cloud_image_service.auth_errors import TooManyRequests, Unauthorized
 from cloud_image_service.aws import client_config
 from cloud_image_service.caller import Caller
+from cloud_image_service.devstores import free_port
+from cloud_image_service.embedded import EmbeddedServer
 from cloud_image_service.errors import BackendUnavailable
 from cloud_image_service.ratelimit import DynamoRateLimiter, RateLimit
 from tests.limiting import Clock, assert_three_per_second
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def dynamodb_client(endpoint_url: str, timeout: float = 5.0) -> DynamoDBClient:
@@ -43,11 +36,10 @@ def dynamodb_client(endpoint_url: str, timeout: float = 5.0) -> DynamoDBClient:
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = EmbeddedServer()
     server.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.endpoint_url
     finally:
         server.stop()
 

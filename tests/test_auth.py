@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -231,19 +228,7 @@ def test_security_headers(authed: AuthedService) -> None:
 
 
 def test_refuses_to_start_on_aws_without_auth(real_stores: RealStores) -> None:
-    env = (
-        os.environ
-        | real_stores.env
-        | {
-            "CIS_BACKEND": "aws",
-            "CIS_S3_ENDPOINT_URL": real_stores.s3.endpoint_url,
-            "CIS_DYNAMODB_ENDPOINT_URL": real_stores.dynamodb.endpoint_url,
-            "CIS_PORT": "0",
-        }
-    )
-    env.pop("CIS_ALLOW_INSECURE", None)
-    command = [sys.executable, "-m", "cloud_image_service.cli", "serve"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    result = real_stores.run_cli("serve", CIS_PORT="0")
     assert result.returncode == 2
     assert "CIS_ALLOW_INSECURE" in result.stderr
     assert "Traceback" not in result.stderr

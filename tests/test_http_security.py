@@ -9,7 +9,6 @@ import hashlib
 import http.server
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from typing import Annotated
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
@@ -28,9 +26,11 @@ from cloud_image_service.api import errors, security
 from cloud_image_service.auth import Authenticator, caller_dependency
 from cloud_image_service.auth_errors import Unauthorized
 from cloud_image_service.caller import Caller
+from cloud_image_service.devstores import free_port
 from cloud_image_service.errors import BackendUnavailable
 from cloud_image_service.jwt_verifier import JwtVerifier
 from cloud_image_service.ratelimit import InMemoryRateLimiter, RateLimit, rate_limited_caller
+from tests.conftest import AppServer
 
 SECRET = "k" * 40
 
@@ -62,32 +62,15 @@ def bearer(sub: str = "alice", **extra: object) -> dict[str, str]:
     return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serve(app: FastAPI) -> Iterator[httpx.Client]:
     """The app under uvicorn on a loopback port, and a client for it."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.02)
+    server = AppServer(app).start()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        with httpx.Client(base_url=server.url) as client:
             yield client
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()
 
 
 @pytest.fixture
