@@ -51,15 +51,15 @@ from botocore.config import Config
 from PIL import Image as PillowImage
 from pydantic import SecretStr
 
+from cloud_image_service.adapters.items import to_item
+from cloud_image_service.auth.tokens import mint_token
 from cloud_image_service.config import Settings
-from cloud_image_service.items import to_item
-from cloud_image_service.models import Image, Status
-from cloud_image_service.tokens import mint_token
+from cloud_image_service.domain.models import Image, Status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from cloud_image_service.devstores import DynamoDBLocal, SeaweedS3
+    from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
@@ -439,7 +439,7 @@ def start_service(
 def managed_target(stack: ExitStack, args: argparse.Namespace, plan: Plan) -> Target:
     """SeaweedFS, DynamoDB Local and the service, all children of this process."""
     # Imported here: only the managed mode needs the store launchers.
-    from cloud_image_service.devstores import DynamoDBLocal, SeaweedS3
+    from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3
 
     workdir = Path(tempfile.mkdtemp(prefix="cis-bench-"))
     stack.callback(shutil.rmtree, workdir, ignore_errors=True)

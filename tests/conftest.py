@@ -21,9 +21,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from cloud_image_service.app import create_app
+from cloud_image_service.api.app import create_app
 from cloud_image_service.config import Settings
-from cloud_image_service.devstores import DynamoDBLocal, SeaweedS3, free_port
+from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3, free_port
 from cloud_image_service.runtime import Runtime
 from tests.images import png_bytes
 
@@ -93,7 +93,7 @@ class RealStores:
             "CIS_S3_ENDPOINT_URL": self.s3.endpoint_url,
             "CIS_DYNAMODB_ENDPOINT_URL": self.dynamodb.endpoint_url,
         }
-        command = [sys.executable, "-m", "cloud_image_service.cli", *args]
+        command = [sys.executable, "-m", "cloud_image_service.cli.main", *args]
         return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
 
 

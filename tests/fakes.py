@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
-from cloud_image_service.errors import BackendUnavailable, Conflict
-from cloud_image_service.models import Image, ListQuery, ObjectInfo, Page, Status, utcnow
+from cloud_image_service.domain.errors import BackendUnavailable, Conflict
+from cloud_image_service.domain.models import Image, ListQuery, ObjectInfo, Page, Status, utcnow
 
 
 class FakeStorage:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloud_image_service.auth_errors import TooManyRequests
-from cloud_image_service.ratelimit import RateLimiter
+from cloud_image_service.auth.errors import TooManyRequests
+from cloud_image_service.auth.ratelimit import RateLimiter
 
 
 class Clock:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from cloud_image_service.ratelimit import parse_rate_limit
+from cloud_image_service.auth.ratelimit import parse_rate_limit
 
 ALLOWED_CONTENT_TYPES: tuple[str, ...] = (
     "image/jpeg",

@@ -10,21 +10,22 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from cloud_image_service.apikeys import ApiKeyStore
-from cloud_image_service.auth import ApiKeyAuthenticator, Authenticator
-from cloud_image_service.aws import make_client, make_dynamodb_client, make_s3_client
-from cloud_image_service.catalog import ImageCatalog
+from cloud_image_service.adapters.clients import make_client, make_dynamodb_client, make_s3_client
+from cloud_image_service.adapters.images_table import ImageCatalog
+from cloud_image_service.adapters.keys_table import ApiKeyStore
+from cloud_image_service.adapters.rate_counter import build_rate_limiter
+from cloud_image_service.adapters.s3 import S3Storage
+from cloud_image_service.adapters.sqs import UploadQueue, ensure_queue
+from cloud_image_service.auth.authenticator import ApiKeyAuthenticator, Authenticator
+from cloud_image_service.auth.jwt_verifier import JwtVerifier
+from cloud_image_service.auth.ratelimit import RateLimiter
+from cloud_image_service.background.sweeper import Sweeper
+from cloud_image_service.background.worker import Worker
 from cloud_image_service.config import Settings
-from cloud_image_service.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
-from cloud_image_service.jwt_verifier import JwtVerifier
-from cloud_image_service.models import KEY_PREFIX
-from cloud_image_service.pagination import CursorCodec
-from cloud_image_service.queue import UploadQueue, ensure_queue
-from cloud_image_service.ratelimit import RateLimiter, build_rate_limiter
-from cloud_image_service.service import ImageService, Limits
-from cloud_image_service.storage import S3Storage
-from cloud_image_service.sweeper import Sweeper
-from cloud_image_service.worker import Worker
+from cloud_image_service.domain.models import KEY_PREFIX
+from cloud_image_service.domain.pagination import CursorCodec
+from cloud_image_service.domain.service import ImageService, Limits
+from cloud_image_service.local.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

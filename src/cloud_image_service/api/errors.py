@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud_image_service.api.security import COMMON_HEADERS, STRICT_CSP
-from cloud_image_service.errors import ServiceError
+from cloud_image_service.domain.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

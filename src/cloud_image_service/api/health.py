@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from cloud_image_service.api.schemas import Readiness
-from cloud_image_service.service import ImageService
+from cloud_image_service.domain.service import ImageService
 
 router = APIRouter(tags=["health"])
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cloud_image_service.config import ALLOWED_CONTENT_TYPES, USER_ID_PATTERN
-from cloud_image_service.models import Image
+from cloud_image_service.domain.models import Image
 
 MAX_TAGS = 20
 

@@ -1,0 +1,79 @@
+"""The FastAPI application: routers, error handlers and the process-wide runtime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from cloud_image_service import __version__
+from cloud_image_service.api import errors, health, images, security
+from cloud_image_service.api.limits import BodySizeLimit
+from cloud_image_service.auth.authenticator import check_auth_mode
+from cloud_image_service.config import Settings
+from cloud_image_service.runtime import Runtime, build_runtime
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Presigned S3 uploads and downloads with image metadata in DynamoDB.
+The service never touches image bytes: clients PUT to `upload_url` and GET `download_url`.
+"""
+
+
+def _announce(runtime: Runtime) -> None:
+    settings = runtime.settings
+    if settings.auth_mode == "none":
+        log.warning("authentication is off (CIS_AUTH_MODE=none): any caller acts as any user")
+    else:
+        log.info("authentication: %s", settings.auth_mode)
+    if runtime.embedded is not None:
+        log.warning(
+            "backend: embedded (moto at %s). Data lives in memory and is gone when the "
+            "process stops; presigned-URL rules are not enforced. Development only.",
+            runtime.embedded.endpoint_url,
+        )
+    else:
+        log.info(
+            "backend: aws (S3 %s, DynamoDB %s, bucket %s, table %s)",
+            settings.s3_endpoint_url or "AWS",
+            settings.dynamodb_endpoint_url or "AWS",
+            settings.bucket,
+            settings.table,
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app that builds its runtime at start-up and releases it at shutdown."""
+    settings = settings or Settings()
+    # Before anything starts: an unsafe auth mode is refused with the reason.
+    check_auth_mode(settings.auth_mode, settings.backend, settings.allow_insecure)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await run_in_threadpool(build_runtime, settings, settings.run_worker_in_process)
+        _announce(runtime)
+        app.state.runtime = runtime
+        app.state.service = runtime.service
+        app.state.authenticator = runtime.authenticator
+        app.state.rate_limiter = runtime.rate_limiter
+        try:
+            yield
+        finally:
+            await run_in_threadpool(runtime.close)
+
+    app = FastAPI(
+        title="Cloud Image Service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(BodySizeLimit)
+    security.install(app, settings.cors_origins)
+    app.include_router(images.router)
+    app.include_router(health.router)
+    return app

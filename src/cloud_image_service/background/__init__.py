@@ -1,0 +1,1 @@
+"""Work off the request path: the event worker, the sweep, the consistency checker."""

@@ -1,0 +1,168 @@
+"""`cloud-image-service`: serve the API, run the worker, and the operator's commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from pydantic import ValidationError
+
+from cloud_image_service.adapters.keys_table import ApiKeyStore
+from cloud_image_service.cli import keys as keys_cli
+from cloud_image_service.config import Settings
+from cloud_image_service.domain.errors import ServiceError
+from cloud_image_service.runtime import Runtime, build_runtime
+
+log = logging.getLogger("cloud_image_service")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        sys.exit(f"invalid configuration: {exc}")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # moto's werkzeug logs every request of the embedded backend: noise next to uvicorn's.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the API under uvicorn."""
+    settings = _settings()
+    _logging(settings.log_level)
+    from cloud_image_service.api.app import create_app
+
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # an unsafe setting, refused with the reason
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+def init(_: argparse.Namespace) -> int:
+    """Create the bucket (private, CORS) and the table with its index; idempotent."""
+    runtime = _aws_runtime("the service creates its resources itself at start-up")
+    if runtime is None:
+        return 0
+    settings = runtime.settings
+    try:
+        warnings = runtime.init_resources()
+    except ServiceError as exc:
+        print(f"init failed: {exc.message}", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"ready: bucket {settings.bucket}, table {settings.table}")
+    return 0
+
+
+def _aws_runtime(on_embedded: str) -> Runtime | None:
+    """The runtime of an operator command; None (after saying why) on `embedded`."""
+    settings = _settings()
+    _logging(settings.log_level)
+    if settings.backend == "embedded":
+        print(f"backend is embedded: {on_embedded}")
+        return None
+    return build_runtime(settings)
+
+
+def worker(_: argparse.Namespace) -> int:
+    """Confirm uploads from S3 events and sweep periodically, until SIGTERM or Ctrl-C."""
+    runtime = _aws_runtime("`serve` runs the worker itself, in its own process")
+    if runtime is None:
+        return 0
+    try:
+        loop = runtime.make_worker()
+    except ServiceError as exc:  # e.g. the queue does not exist: `init` was not run
+        print(f"worker failed: {exc.message}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    log.info("worker started (events %s)", "on" if runtime.sqs else "off: sweeping only")
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        loop.stop()
+    return 0
+
+
+def sweep(_: argparse.Namespace) -> int:
+    """One sweep: finish expired pending uploads, delete objects without a record."""
+    runtime = _aws_runtime("`serve` runs the sweep itself, in its own process")
+    if runtime is None:
+        return 0
+    try:
+        report = runtime.make_sweeper().sweep()
+    except ServiceError as exc:
+        print(f"sweep failed: {exc.message}", file=sys.stderr)
+        return 1
+    print(
+        f"expired pending rejected: {report.expired_rejected}, "
+        f"expired pending verified: {report.expired_verified}, "
+        f"stray objects deleted: {report.stray_objects_deleted}"
+    )
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    """Print a development JWT (HS256 with CIS_JWT_SECRET)."""
+    from cloud_image_service.auth.tokens import mint_token
+
+    try:
+        print(mint_token(_settings(), args.user, args.admin, args.ttl))
+    except ValueError as exc:
+        print(f"token: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _key_store() -> ApiKeyStore:
+    settings = _settings()
+    if settings.backend == "embedded":
+        sys.exit(
+            "keys: the embedded backend's table lives inside the running service; "
+            "with CIS_AUTH_MODE=api-key it prints a development admin key at start-up"
+        )
+    return build_runtime(settings).keys
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    root = argparse.ArgumentParser(prog="cloud-image-service", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="run the HTTP API")
+    run.add_argument("--host", help="bind address (default CIS_HOST, 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port (default CIS_PORT, 8000)")
+    run.set_defaults(handler=serve)
+    commands.add_parser("init", help="create bucket, table, queue").set_defaults(handler=init)
+    commands.add_parser("worker", help="confirm uploads from events").set_defaults(handler=worker)
+    commands.add_parser("sweep", help="expire abandoned uploads").set_defaults(handler=sweep)
+    keys_cli.add_commands(commands, _key_store)
+    mint = commands.add_parser("token", help="print a development JWT (CIS_JWT_SECRET)")
+    mint.add_argument("--user", required=True, type=keys_cli.user_id)
+    mint.add_argument("--admin", action="store_true", help="may act for and list any user")
+    mint.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    mint.set_defaults(handler=token)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the console script."""
+    args = parser().parse_args(argv)
+    sys.exit(args.handler(args))
+
+
+if __name__ == "__main__":
+    main()

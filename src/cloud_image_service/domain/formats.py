@@ -1,0 +1,192 @@
+"""What the bytes of each accepted format look like: magic numbers and where the image ends.
+
+`image_end` finds the offset just past the format's own end marker by walking its
+structure (PNG chunks to IEND, JPEG segments and entropy data to EOI, GIF blocks to
+the trailer, the RIFF length of WebP, the top-level boxes of ISO-BMFF for AVIF and
+HEIF). Anything after it is data appended to the image (a ZIP, an HTML page, a
+phone's motion-photo video) that a decoder never looks at.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import IO
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_CHUNK = 64 * 1024
+
+
+class Truncated(Exception):
+    """The structure ends before its end marker."""
+
+
+def sniff(head: bytes) -> str | None:
+    """The image Content-Type that the first bytes show, or None."""
+    if head.startswith(_PNG_MAGIC):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return "image/avif"
+    return None
+
+
+class _Reader:
+    """Sequential reads over a seekable stream, with the position known."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        stream.seek(0)
+
+    @property
+    def offset(self) -> int:
+        return self.stream.tell()
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(size)
+        if len(data) != size:
+            raise Truncated
+        return data
+
+    def skip(self, size: int) -> None:
+        position = self.stream.seek(size, 1)
+        end = self.stream.seek(0, 2)
+        if position > end:
+            raise Truncated
+        self.stream.seek(position)
+
+    def byte(self) -> int:
+        return self.read(1)[0]
+
+
+def _png_end(reader: _Reader) -> int:
+    reader.skip(len(_PNG_MAGIC))
+    while True:
+        length, kind = struct.unpack(">I4s", reader.read(8))
+        reader.skip(length + 4)  # data and CRC
+        if kind == b"IEND":
+            return reader.offset
+
+
+# After 0xFF inside entropy-coded data: a stuffed zero, a restart marker, or a fill byte.
+_ENTROPY_CONTINUES = frozenset({0x00, 0xFF, *range(0xD0, 0xD8)})
+
+
+def _jpeg_entropy_end(reader: _Reader) -> None:
+    """Skip entropy-coded data, leaving the stream at the marker that ends it."""
+    stream = reader.stream
+    position = stream.tell()
+    while True:
+        stream.seek(position)
+        block = stream.read(_CHUNK)
+        if len(block) < 2:
+            raise Truncated
+        index = block.find(b"\xff")
+        while index != -1 and index + 1 < len(block):
+            if block[index + 1] not in _ENTROPY_CONTINUES:
+                stream.seek(position + index)
+                return
+            index = block.find(b"\xff", index + 1)
+        # A 0xFF at the very end is looked at again with the next block.
+        position += len(block) - 1 if block.endswith(b"\xff") else len(block)
+
+
+def _jpeg_end(reader: _Reader) -> int:
+    reader.skip(2)  # SOI
+    while True:
+        if reader.byte() != 0xFF:
+            raise Truncated  # not at a marker: corrupt
+        marker = reader.byte()
+        while marker == 0xFF:  # fill bytes before a marker
+            marker = reader.byte()
+        if marker == 0xD9:  # EOI
+            return reader.offset
+        if 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD8):
+            continue  # markers without a length
+        (length,) = struct.unpack(">H", reader.read(2))
+        if length < 2:
+            raise Truncated
+        reader.skip(length - 2)
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            _jpeg_entropy_end(reader)
+
+
+def _gif_sub_blocks(reader: _Reader) -> None:
+    while (size := reader.byte()) != 0:
+        reader.skip(size)
+
+
+def _gif_end(reader: _Reader) -> int:
+    reader.skip(6)
+    _, _, flags = struct.unpack("<HHB", reader.read(5))
+    reader.skip(2)
+    if flags & 0x80:
+        reader.skip(3 << ((flags & 0x07) + 1))
+    while True:
+        introducer = reader.byte()
+        if introducer == 0x3B:  # trailer
+            return reader.offset
+        if introducer == 0x21:  # extension: label, then sub-blocks
+            reader.skip(1)
+            _gif_sub_blocks(reader)
+        elif introducer == 0x2C:  # image descriptor
+            descriptor = reader.read(9)
+            if descriptor[8] & 0x80:
+                reader.skip(3 << ((descriptor[8] & 0x07) + 1))
+            reader.skip(1)  # LZW minimum code size
+            _gif_sub_blocks(reader)
+        else:
+            raise Truncated
+
+
+def _webp_end(reader: _Reader) -> int:
+    header = reader.read(12)
+    (size,) = struct.unpack("<I", header[4:8])
+    end = 8 + size + (size & 1)
+    reader.stream.seek(0, 2)
+    if reader.offset < end:
+        raise Truncated
+    return end
+
+
+def _bmff_end(reader: _Reader) -> int:
+    """End of the last well-formed top-level box (the file is nothing but boxes)."""
+    total = reader.stream.seek(0, 2)
+    reader.stream.seek(0)
+    offset = 0
+    while offset + 8 <= total:
+        reader.stream.seek(offset)
+        size, kind = struct.unpack(">I4s", reader.read(8))
+        if size == 1:
+            (size,) = struct.unpack(">Q", reader.read(8))
+        elif size == 0:  # extends to the end of the file
+            size = total - offset
+        if size < 8 or offset + size > total or not kind.isascii() or not kind.isalnum():
+            break
+        offset += size
+    if offset == 0:
+        raise Truncated
+    return offset
+
+
+_ENDS = {
+    "image/png": _png_end,
+    "image/jpeg": _jpeg_end,
+    "image/gif": _gif_end,
+    "image/webp": _webp_end,
+    "image/avif": _bmff_end,
+}
+
+
+def image_end(stream: IO[bytes], content_type: str) -> int:
+    """Offset just past the image's end marker; raises Truncated when there is none."""
+    try:
+        return _ENDS[content_type](_Reader(stream))
+    except struct.error as exc:
+        raise Truncated from exc
+    finally:
+        stream.seek(0)

@@ -1,0 +1,85 @@
+"""A store that goes away gives 503 with a clear message; the service recovers by itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3
+from tests.conftest import AppServer, RealStores, start_app
+from tests.images import presign, upload_image
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="module")
+def own_stores(
+    tmp_path_factory: pytest.TempPathFactory, real_stores: RealStores
+) -> Iterator[RealStores]:
+    """Stores of this module only (persisted on disk), so stopping them hurts no other test."""
+    base: Path = tmp_path_factory.mktemp("outage")
+    s3 = SeaweedS3(base / "s3", real_stores.s3.access_key, real_stores.s3.secret_key)
+    dynamodb = DynamoDBLocal(db_path=base / "ddb")
+    s3.start()
+    dynamodb.start()
+    yield RealStores(s3, dynamodb, real_stores.env)
+    s3.stop()
+    dynamodb.stop()
+
+
+@pytest.fixture(scope="module")
+def app(own_stores: RealStores) -> Iterator[AppServer]:
+    server = start_app(own_stores.settings())
+    yield server
+    server.stop()
+
+
+def _assert_503(response: httpx.Response, store: str) -> None:
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["code"] == "backend_unavailable"
+    assert store in body["message"]
+    assert "Traceback" not in response.text
+
+
+def test_dynamodb_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -> None:
+    with httpx.Client(base_url=app.url, timeout=30) as api:
+        image_id = upload_image(api, "outage-user", png)["image_id"]
+        own_stores.dynamodb.stop()
+        try:
+            _assert_503(
+                api.post("/images/upload", json={"user_id": "u", "content_type": "image/png"}),
+                "DynamoDB",
+            )
+            _assert_503(api.get("/images", params={"user_id": "outage-user"}), "DynamoDB")
+            _assert_503(api.get(f"/images/{image_id}/download"), "DynamoDB")
+            _assert_503(api.delete(f"/images/{image_id}"), "DynamoDB")
+            ready = api.get("/ready")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["s3"] == "ok"
+            assert "DynamoDB" in ready.json()["checks"]["dynamodb"]
+        finally:
+            own_stores.dynamodb.start()
+        assert api.get("/ready").status_code == 200
+        assert api.get(f"/images/{image_id}/download").status_code == 200
+        presign(api, "outage-user")
+
+
+def test_s3_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -> None:
+    with httpx.Client(base_url=app.url, timeout=30) as api:
+        image_id = upload_image(api, "outage-user-2", png)["image_id"]
+        own_stores.s3.stop()
+        try:
+            _assert_503(api.get(f"/images/{image_id}/download"), "S3")
+            _assert_503(api.delete(f"/images/{image_id}"), "S3")
+            assert api.get(f"/images/{image_id}").status_code == 200  # metadata still served
+            assert api.get("/ready").status_code == 503
+        finally:
+            own_stores.s3.restart()
+        assert api.get("/ready").status_code == 200
+        url = api.get(f"/images/{image_id}/download").json()["download_url"]
+        assert httpx.get(url, timeout=30).content == png
+        assert api.delete(f"/images/{image_id}").status_code == 200
