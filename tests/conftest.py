@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from cloud_image_service.api.app import create_app
 from cloud_image_service.config import Settings
 from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3, free_port
+from cloud_image_service.local.embedded import EmbeddedServer
 from cloud_image_service.runtime import Runtime
 from tests.images import png_bytes
 
@@ -156,6 +157,17 @@ def api(service: AppServer) -> Iterator[httpx.Client]:
     """An HTTP client of the running service."""
     with httpx.Client(base_url=service.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server (S3, DynamoDB, SQS) on a loopback port, for adapter tests."""
+    server = EmbeddedServer()
+    server.start()
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,7 +10,16 @@ from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from cloud_image_service.domain.errors import BackendUnavailable, Conflict
-from cloud_image_service.domain.models import Image, ListQuery, ObjectInfo, Page, Status, utcnow
+from cloud_image_service.domain.models import (
+    Image,
+    ListQuery,
+    ObjectInfo,
+    Page,
+    Status,
+    StoredObject,
+    utcnow,
+)
+from cloud_image_service.domain.ports import Expected
 
 
 class FakeStorage:
@@ -17,6 +27,7 @@ class FakeStorage:
 
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.modified: dict[str, datetime] = {}
         self.calls: list[str] = []
         self.down = False
 
@@ -42,9 +53,30 @@ class FakeStorage:
         data = self.blobs.get(key)
         yield io.BytesIO(data) if data is not None else None
 
-    def objects(self, prefix: str, older_than: datetime) -> Iterator[list[str]]:
+    def objects(self, prefix: str, older_than: datetime) -> Iterator[list[StoredObject]]:
         self._touch("objects")
-        yield [key for key in self.blobs if key.startswith(prefix)]
+        yield [
+            StoredObject(key, len(data), self.modified.get(key, utcnow()))
+            for key, data in self.blobs.items()
+            if key.startswith(prefix) and self.modified.get(key, utcnow()) < older_than
+        ]
+
+    def copy(self, source: str, dest: str, content_type: str, if_match: str | None) -> bool:
+        self._touch("copy")
+        data = self.blobs.get(source)
+        if data is None or (if_match is not None and if_match != _etag(data)):
+            return False
+        self.put(dest, data)
+        return True
+
+    def truncate(self, key: str, length: int, content_type: str) -> None:
+        self._touch("truncate")
+        self.put(key, self.blobs[key][:length])
+
+    def put(self, key: str, data: bytes, age_seconds: float = 0) -> None:
+        """Store an object as if uploaded `age_seconds` ago."""
+        self.blobs[key] = data
+        self.modified[key] = utcnow() - timedelta(seconds=age_seconds)
 
     def presign_get(self, key: str, content_type: str, disposition: str) -> str:
         self.calls.append("presign_get")
@@ -53,7 +85,9 @@ class FakeStorage:
     def head(self, key: str) -> ObjectInfo | None:
         self._touch("head")
         data = self.blobs.get(key)
-        return ObjectInfo(size=len(data), content_type=None) if data is not None else None
+        if data is None:
+            return None
+        return ObjectInfo(size=len(data), content_type=None, etag=_etag(data))
 
     def delete(self, key: str) -> None:
         self._touch("delete")
@@ -87,25 +121,31 @@ class FakeCatalog:
         self._touch("get")
         return self.images.get(image_id)
 
-    def delete(self, image_id: str) -> bool:
+    def delete(self, image_id: str, expected: Expected) -> bool:
         self._touch("delete")
-        return self.images.pop(image_id, None) is not None
+        image = self.images.get(image_id)
+        if image is None or image.status not in _statuses(expected):
+            return False
+        del self.images[image_id]
+        return True
 
     def transition(
         self,
         image_id: str,
-        expected: Status,
+        expected: Expected,
         changes: dict[str, Any],
         remove: tuple[str, ...] = (),
         claim: str | None = None,
     ) -> Image | None:
         self._touch("transition")
         image = self.images.get(image_id)
-        if image is None or image.status is not expected:
+        if image is None or image.status not in _statuses(expected):
             return None
         if claim is not None and self.claims.get(image_id, ("", 0))[0] != claim:
             return None
         values = {k: Status(v) if k == "status" else v for k, v in changes.items()}
+        if "status" in changes and "due_at" not in changes:
+            values["due_at"] = None
         updated = image.replace(**values, **dict.fromkeys(remove))
         self.images[image_id] = updated
         if updated.status is not Status.PENDING:
@@ -116,23 +156,33 @@ class FakeCatalog:
         self._touch("claim")
         image = self.images.get(image_id)
         held = self.claims.get(image_id)
-        if image is None or image.status is not Status.PENDING or (held and held[1] >= now):
+        if image is None or image.status is not Status.PENDING:
+            return None
+        if held and held[1] >= now and held[0] != token:
             return None
         self.claims[image_id] = (token, now + lease_seconds)
+        image = image.replace(claim_until=now + lease_seconds)
+        self.images[image_id] = image
         return image
 
     def release(self, image_id: str, token: str) -> None:
         if self.claims.get(image_id, ("", 0))[0] == token:
             del self.claims[image_id]
 
-    def expired_pending(self, now: int, limit: int = 100) -> list[Image]:
+    def due(self, kind: Status, now: int, limit: int = 100) -> list[Image]:
+        def due_at(image: Image) -> datetime | None:
+            return image.due_at or (image.expires_at if image.status is Status.PENDING else None)
+
         return [
             image
-            for image in self.images.values()
-            if image.status is Status.PENDING
-            and image.expires_at is not None
-            and image.expires_at.timestamp() < now
+            for image in list(self.images.values())
+            if image.status is kind
+            and (when := due_at(image)) is not None
+            and int(when.timestamp()) <= now
         ][:limit]
+
+    def scan(self) -> Iterator[list[Image]]:
+        yield list(self.images.values())
 
     def statuses(self, image_ids: list[str]) -> dict[str, Status]:
         return {i: self.images[i].status for i in image_ids if i in self.images}
@@ -158,3 +208,11 @@ class FakeCatalog:
 
     def ping(self) -> None:
         self._touch("ping")
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.md5(data).hexdigest() + '"'
+
+
+def _statuses(expected: Expected) -> tuple[Status, ...]:
+    return (expected,) if isinstance(expected, Status) else expected

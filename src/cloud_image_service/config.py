@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloud_image_service.auth.ratelimit import parse_rate_limit
+from cloud_image_service.domain.verify import TrailingData
 
 ALLOWED_CONTENT_TYPES: tuple[str, ...] = (
     "image/jpeg",
@@ -100,7 +101,38 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     embedded_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
-    aws_timeout_seconds: float = Field(default=5.0, gt=0)
+    aws_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="Connect and read timeout of each call to a store."
+    )
+    aws_max_attempts: int = Field(
+        default=2, ge=1, le=10, description="Tries per store call, the first one included."
+    )
+    s3_max_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="Requests that may wait on S3 at once (of uvicorn's 40 threads): a "
+        "stalled S3 cannot take the threads that DynamoDB-only routes need.",
+    )
+    ready_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="How long /ready waits for each store."
+    )
+    trailing_data: TrailingData = Field(
+        default="strip",
+        description="Data after an image's end marker: strip (store the image only), "
+        "reject the upload, or keep it (phones' motion photos append a video).",
+    )
+    verify_memory_mb: int = Field(
+        default=512, ge=16, description="Memory all concurrent decodes of a process share."
+    )
+    verify_wait_seconds: float = Field(
+        default=10.0, ge=0, description="How long a decode waits for budget before a 503."
+    )
+    verify_rate_limit: str = Field(
+        default="", description="Verifications (complete, verifying downloads) per caller."
+    )
+    trash_days: int = Field(
+        default=0, ge=0, le=3650, description="Days a deleted image stays restorable; 0: off."
+    )
     log_level: str = "info"
 
     @field_validator("cors_origins", mode="before")
@@ -122,7 +154,7 @@ class Settings(BaseSettings):
             raise ValueError("CIS_CORS_ORIGINS must list origins explicitly, '*' is refused")
         return value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "verify_rate_limit")
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:
         parse_rate_limit(value)  # raises ValueError naming the expected format

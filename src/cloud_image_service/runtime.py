@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from cloud_image_service.adapters.clients import make_client, make_dynamodb_client, make_s3_client
+from cloud_image_service.adapters.bucket_setup import BucketSetup
+from cloud_image_service.adapters.clients import (
+    make_dynamodb_client,
+    make_s3_client,
+    make_sqs_client,
+)
 from cloud_image_service.adapters.images_table import ImageCatalog
 from cloud_image_service.adapters.keys_table import ApiKeyStore
 from cloud_image_service.adapters.rate_counter import build_rate_limiter
@@ -22,7 +27,8 @@ from cloud_image_service.auth.ratelimit import RateLimiter
 from cloud_image_service.background.sweeper import Sweeper
 from cloud_image_service.background.worker import Worker
 from cloud_image_service.config import Settings
-from cloud_image_service.domain.models import KEY_PREFIX
+from cloud_image_service.domain.budget import MemoryBudget, return_pixel_memory_to_the_os
+from cloud_image_service.domain.models import UPLOAD_PREFIX
 from cloud_image_service.domain.pagination import CursorCodec
 from cloud_image_service.domain.service import ImageService, Limits
 from cloud_image_service.local.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
@@ -43,7 +49,9 @@ class Runtime:
     service: ImageService
     keys: ApiKeyStore
     authenticator: Authenticator
+    bucket: BucketSetup
     rate_limiter: RateLimiter | None = None
+    verify_limiter: RateLimiter | None = None
     sqs: SQSClient | None = None
     embedded: EmbeddedServer | None = None
     worker: Worker | None = None
@@ -52,12 +60,13 @@ class Runtime:
     def init_resources(self) -> list[str]:
         """Create bucket, table, queue and event wiring if absent (idempotent); warnings."""
         settings = self.settings
-        warnings = self.storage.ensure_bucket(settings.region, settings.cors_origins)
+        warnings = self.bucket.ensure_bucket(settings.region, settings.cors_origins)
         warnings += self.catalog.ensure_table()
         self.keys.ensure_table()  # API keys and rate-limit counters
         if self.sqs is not None:
             _, arn = ensure_queue(self.sqs, settings.queue_name, settings.bucket)
-            warnings += self.storage.notify_queue(arn, KEY_PREFIX)
+            # Uploads only: the verifier's own copies to images/ must not trigger it again.
+            warnings += self.bucket.notify_queue(arn, UPLOAD_PREFIX)
         return warnings
 
     def make_sweeper(self) -> Sweeper:
@@ -118,6 +127,8 @@ def _limits(settings: Settings) -> Limits:
         max_pixels=settings.max_pixels,
         pending_ttl_seconds=settings.pending_ttl_seconds,
         rejected_ttl_seconds=settings.rejected_ttl_seconds,
+        trailing_data=settings.trailing_data,
+        trash_days=settings.trash_days,
     )
 
 
@@ -149,32 +160,55 @@ def _bootstrap_key(runtime: Runtime) -> None:
     )
 
 
-def build_runtime(settings: Settings, start_worker: bool = False) -> Runtime:
-    """Adapters for the configured backend; on `embedded`, start moto and create resources."""
-    embedded = None
-    if settings.backend == "embedded":
-        embedded = EmbeddedServer(port=settings.embedded_port)
-        embedded.start()
+def _embedded(settings: Settings, attach: bool) -> EmbeddedServer | None:
+    """moto for `embedded`: started here, or (an operator command) the one `serve` runs."""
+    if settings.backend != "embedded":
+        return None
+    server = EmbeddedServer(port=settings.embedded_port)
+    if not attach:
+        server.start()
+    return server
+
+
+def build_runtime(
+    settings: Settings, start_worker: bool = False, attach_embedded: bool = False
+) -> Runtime:
+    """Adapters for the configured backend; on `embedded`, start moto and create resources.
+
+    `attach_embedded`: use the moto server of a running `serve` (CIS_EMBEDDED_PORT)
+    instead of starting one, so that operator commands can reach its in-memory data.
+    """
+    return_pixel_memory_to_the_os()
+    embedded = _embedded(settings, attach_embedded)
     session = _session(settings, embedded)
     local = embedded.endpoint_url if embedded else None
-    timeout = settings.aws_timeout_seconds
-    s3 = make_s3_client(session, local or settings.s3_endpoint_url, timeout)
+    timeout, attempts = settings.aws_timeout_seconds, settings.aws_max_attempts
+    s3 = make_s3_client(session, local or settings.s3_endpoint_url, timeout, attempts)
     public = settings.public_s3_url
-    presigner = make_s3_client(session, public, timeout) if public else s3
+    presigner = make_s3_client(session, public, timeout, attempts) if public else s3
     storage = S3Storage(settings.bucket, s3, settings.presign_ttl_seconds, presigner)
-    ddb = make_dynamodb_client(session, local or settings.dynamodb_endpoint_url, timeout)
+    ddb = make_dynamodb_client(session, local or settings.dynamodb_endpoint_url, timeout, attempts)
     catalog = ImageCatalog(settings.table, ddb)
     sqs: SQSClient | None = None
     if settings.events_enabled:
-        sqs = make_client(session, "sqs", local or settings.sqs_endpoint_url, timeout)
-    service = ImageService(storage, catalog, _cursor_codec(settings), _limits(settings))
+        sqs = make_sqs_client(session, local or settings.sqs_endpoint_url, timeout, attempts)
+    budget = MemoryBudget.megabytes(settings.verify_memory_mb, settings.verify_wait_seconds)
+    service = ImageService(storage, catalog, _cursor_codec(settings), _limits(settings), budget)
     keys = ApiKeyStore(settings.keys_table, ddb)
-    limiter = build_rate_limiter(settings.rate_limit, settings.keys_table, ddb)
     runtime = Runtime(
-        settings, storage, catalog, service, keys, _authenticator(settings, keys), limiter, sqs
+        settings,
+        storage,
+        catalog,
+        service,
+        keys,
+        _authenticator(settings, keys),
+        BucketSetup(settings.bucket, s3),
+        build_rate_limiter(settings.rate_limit, settings.keys_table, ddb, "uploads"),
+        build_rate_limiter(settings.verify_rate_limit, settings.keys_table, ddb, "verify"),
+        sqs,
     )
     runtime.embedded = embedded
-    if embedded is not None:
+    if embedded is not None and not attach_embedded:
         runtime.init_resources()
         if settings.auth_mode == "api-key":
             _bootstrap_key(runtime)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import boto3
@@ -21,7 +20,6 @@ from cloud_image_service.auth.ratelimit import RateLimit
 from cloud_image_service.cli import keys as keys_cli
 from cloud_image_service.domain.errors import BackendUnavailable
 from cloud_image_service.local.devstores import free_port
-from cloud_image_service.local.embedded import EmbeddedServer
 from tests.limiting import Clock, assert_three_per_second
 
 if TYPE_CHECKING:
@@ -35,19 +33,9 @@ def dynamodb_client(endpoint_url: str, timeout: float = 5.0) -> DynamoDBClient:
     return session.client("dynamodb", endpoint_url=endpoint_url, config=client_config(timeout))
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = EmbeddedServer()
-    server.start()
-    try:
-        yield server.endpoint_url
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def client(endpoint: str) -> DynamoDBClient:
-    return dynamodb_client(endpoint)
+def client(moto_endpoint: str) -> DynamoDBClient:
+    return dynamodb_client(moto_endpoint)
 
 
 @pytest.fixture
@@ -163,11 +151,11 @@ def test_limit_answers_429_then_recovers_in_the_next_window(
     assert_three_per_second(limiter, clock)
 
 
-def test_replicas_share_one_budget(store: ApiKeyStore, endpoint: str) -> None:
+def test_replicas_share_one_budget(store: ApiKeyStore, moto_endpoint: str) -> None:
     clock = Clock(3_000_000.0)
     limit = RateLimit(3, 60)
-    first = DynamoRateLimiter(store.table, dynamodb_client(endpoint), limit, clock)
-    second = DynamoRateLimiter(store.table, dynamodb_client(endpoint), limit, clock)
+    first = DynamoRateLimiter(store.table, dynamodb_client(moto_endpoint), limit, clock)
+    second = DynamoRateLimiter(store.table, dynamodb_client(moto_endpoint), limit, clock)
     first.hit("user:alice")
     second.hit("user:alice")
     first.hit("user:alice")
@@ -184,7 +172,7 @@ def test_refused_requests_do_not_count(store: ApiKeyStore, client: DynamoDBClien
     for _ in range(3):
         with pytest.raises(TooManyRequests):
             limiter.hit("user:alice")
-    key = {KEY_ATTRIBUTE: {"S": "rate#user:alice#4000020"}}
+    key = {KEY_ATTRIBUTE: {"S": "rate#uploads#user:alice#4000020"}}
     item = client.get_item(TableName=store.table, Key=key, ConsistentRead=True)["Item"]
     assert item["hits"] == {"N": "2"}
     assert int(item[TTL_ATTRIBUTE]["N"]) > 4_000_080  # dropped by TTL after its window

@@ -71,11 +71,13 @@ def test_dynamodb_down_then_back(own_stores: RealStores, app: AppServer, png: by
 def test_s3_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -> None:
     with httpx.Client(base_url=app.url, timeout=30) as api:
         image_id = upload_image(api, "outage-user-2", png)["image_id"]
+        other_id = upload_image(api, "outage-user-2", png)["image_id"]
         own_stores.s3.stop()
         try:
-            _assert_503(api.get(f"/images/{image_id}/download"), "S3")
-            _assert_503(api.delete(f"/images/{image_id}"), "S3")
+            _assert_503(api.get(f"/images/{image_id}/download"), "S3")  # pending: verifies
             assert api.get(f"/images/{image_id}").status_code == 200  # metadata still served
+            _assert_503(api.delete(f"/images/{other_id}"), "S3")
+            assert api.get(f"/images/{other_id}").status_code == 404  # hidden at once
             assert api.get("/ready").status_code == 503
         finally:
             own_stores.s3.restart()
@@ -83,3 +85,4 @@ def test_s3_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -
         url = api.get(f"/images/{image_id}/download").json()["download_url"]
         assert httpx.get(url, timeout=30).content == png
         assert api.delete(f"/images/{image_id}").status_code == 200
+        assert api.delete(f"/images/{other_id}").status_code == 200  # a retry finishes it

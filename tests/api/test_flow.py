@@ -65,7 +65,7 @@ def test_seed_flow_needs_no_extra_call(api: httpx.Client, user_id: str, png: byt
 def test_object_key_comes_from_the_image_id(api: httpx.Client, user_id: str) -> None:
     upload = presign(api, user_id, filename="../../etc/passwd")
     path = urlparse(upload["upload_url"]).path
-    assert path.endswith(f"/images/{upload['image_id']}")
+    assert path.endswith(f"/uploads/{upload['image_id']}")  # never the served key
     assert uuid.UUID(upload["image_id"]).version == 4
 
 

@@ -31,7 +31,7 @@ def test_init_is_idempotent(real_stores: RealStores) -> None:
     )
     table = ddb.describe_table(TableName=names["CIS_TABLE"])["Table"]
     indexes = {index["IndexName"] for index in table["GlobalSecondaryIndexes"]}
-    assert indexes >= {"by_user", "pending_by_expiry"}
+    assert indexes >= {"by_user", "due_by_time"}
 
 
 def test_sweep_runs_once(real_stores: RealStores) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from cloud_image_service.domain.errors import (
     NotUploaded,
     PayloadTooLarge,
     ValidationFailed,
+    VerificationInProgress,
 )
 from cloud_image_service.domain.models import ListQuery, Status, utcnow
 from cloud_image_service.domain.pagination import CursorCodec
@@ -77,7 +79,7 @@ def test_download_verifies_a_pending_upload(parts: Parts) -> None:
     with pytest.raises(NotUploaded):
         service.download(image.image_id)
     data = png_bytes(3, 2)
-    storage.blobs[image.key] = data
+    storage.put(image.upload_key, data)
     service.download(image.image_id)
     stored = catalog.images[image.image_id]
     assert (stored.status, stored.size, stored.width, stored.height) == (
@@ -92,10 +94,10 @@ def test_download_verifies_a_pending_upload(parts: Parts) -> None:
 def test_html_declared_as_png_is_rejected_and_deleted(parts: Parts) -> None:
     service, storage, catalog = parts
     image = service.create_upload("alice", "image/png").image
-    storage.blobs[image.key] = b"<html><script>alert(1)</script></html>"
+    storage.put(image.upload_key, b"<html><script>alert(1)</script></html>")
     with pytest.raises(ValidationFailed, match="does not match image/png"):
         service.complete(image.image_id)
-    assert image.key not in storage.blobs
+    assert storage.blobs == {}  # neither the upload nor its copy is kept
     assert catalog.images[image.image_id].status is Status.REJECTED
     with pytest.raises(ValidationFailed):  # the same answer, every time
         service.complete(image.image_id)
@@ -106,7 +108,7 @@ def test_html_declared_as_png_is_rejected_and_deleted(parts: Parts) -> None:
 def test_oversize_object_is_rejected_without_reading_it(parts: Parts) -> None:
     service, storage, _ = parts
     image = service.create_upload("alice", "image/png").image
-    storage.blobs[image.key] = png_bytes() + b"\0" * 20_000
+    storage.put(image.upload_key, png_bytes() + b"\0" * 20_000)
     with pytest.raises(ValidationFailed, match="above the limit"):
         service.complete(image.image_id)
     assert "open" not in storage.calls
@@ -115,7 +117,7 @@ def test_oversize_object_is_rejected_without_reading_it(parts: Parts) -> None:
 def test_complete_twice_gives_the_same_result(parts: Parts) -> None:
     service, storage, _ = parts
     image = service.create_upload("alice", "image/png").image
-    storage.blobs[image.key] = png_bytes()
+    storage.put(image.upload_key, png_bytes())
     first = service.complete(image.image_id)
     second = service.complete(image.image_id)
     assert first == second
@@ -125,17 +127,27 @@ def test_complete_twice_gives_the_same_result(parts: Parts) -> None:
 def test_a_claimed_image_is_not_verified_twice(parts: Parts) -> None:
     service, storage, catalog = parts
     image = service.create_upload("alice", "image/png").image
-    storage.blobs[image.key] = png_bytes()
+    storage.put(image.upload_key, png_bytes())
     catalog.claims[image.image_id] = ("other-worker", 2**40)
-    result = service.confirm(catalog.images[image.image_id])
-    assert result.status is Status.PENDING  # waited, then left it to the holder
+    catalog.images[image.image_id] = replace(image, claim_until=2**40)
+    with pytest.raises(VerificationInProgress) as raised:  # waited, then a 409: not "pending"
+        service.confirm(catalog.images[image.image_id])
+    assert raised.value.headers()["Retry-After"] == "5"
     assert "open" not in storage.calls
+
+
+def test_a_stale_claim_is_taken_over_at_once(parts: Parts) -> None:
+    service, storage, catalog = parts
+    image = service.create_upload("alice", "image/png").image
+    storage.put(image.upload_key, png_bytes())
+    catalog.claims[image.image_id] = ("killed-worker", int(time.time()) - 1)
+    assert service.complete(image.image_id).status is Status.READY
 
 
 def test_store_outage_during_verification_releases_the_claim(parts: Parts) -> None:
     service, storage, catalog = parts
     image = service.create_upload("alice", "image/png").image
-    storage.blobs[image.key] = png_bytes()
+    storage.put(image.upload_key, png_bytes())
     original = storage.open
 
     def broken(key: str) -> object:
@@ -156,8 +168,8 @@ def test_sweep_rejects_expired_pending_and_deletes_strays(parts: Parts) -> None:
     past = utcnow() - timedelta(seconds=1)
     for image in (abandoned, late):
         catalog.images[image.image_id] = replace(catalog.images[image.image_id], expires_at=past)
-    storage.blobs[late.key] = png_bytes()
-    storage.blobs["images/00000000-0000-4000-8000-000000000000"] = b"stray"
+    storage.put(late.upload_key, png_bytes())
+    storage.put("images/00000000-0000-4000-8000-000000000000", b"stray", age_seconds=10)
     report = Sweeper(service, object_grace_seconds=0).sweep()
     assert catalog.images[abandoned.image_id].status is Status.REJECTED
     assert "expired" in (catalog.images[abandoned.image_id].reason or "")
@@ -170,16 +182,21 @@ def test_sweep_rejects_expired_pending_and_deletes_strays(parts: Parts) -> None:
     )
 
 
-def test_delete_keeps_the_record_when_s3_fails(parts: Parts) -> None:
+def test_a_delete_that_fails_half_way_is_hidden_and_finished_later(parts: Parts) -> None:
     service, storage, catalog = parts
     image = service.create_upload("alice", "image/png").image
+    storage.put(image.upload_key, png_bytes())
+    service.complete(image.image_id)
     storage.down = True
     with pytest.raises(BackendUnavailable):
         service.delete(image.image_id)
-    assert image.image_id in catalog.images  # retryable, nothing half-deleted
+    assert catalog.images[image.image_id].status is Status.DELETING  # marked first
+    with pytest.raises(ImageNotFound):  # and hidden from reads at once
+        service.get(image.image_id)
     storage.down = False
-    service.delete(image.image_id)
+    assert Sweeper(service, object_grace_seconds=0).sweep().deletes_finished == 1
     assert catalog.images == {}
+    assert storage.blobs == {}
 
 
 def test_list_pages_with_cursor(parts: Parts) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Literal, NoReturn, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -14,6 +14,7 @@ from cloud_image_service.domain.errors import BackendUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 T = TypeVar("T")
 
@@ -80,42 +81,56 @@ def conditional_write(backend: str, action: Callable[[], T]) -> T | None:
         raise_unavailable(backend, exc)
 
 
-def client_config(timeout: float) -> Config:
-    """Short timeouts and few retries: an outage must become a quick 503, not a hang."""
+# SQS long polls wait up to 20 s: the read timeout of its client must outlast the wait, or
+# every empty poll ends in a timeout and a message handed to a dead connection stays
+# invisible for the queue's visibility timeout.
+MAX_LONG_POLL_SECONDS = 20
+
+
+def client_config(timeout: float, attempts: int = 2, read_timeout: float | None = None) -> Config:
+    """Short timeouts and few attempts: an outage must become a quick 503, not a hang.
+
+    `attempts` counts every try, the first included (botocore's `total_max_attempts`;
+    its `max_attempts` would add one). Worst case to a 503 on a silent store:
+    attempts x timeout, plus the standard mode's jittered backoff between them.
+    """
     return Config(
         connect_timeout=timeout,
-        read_timeout=timeout,
-        retries={"max_attempts": 2, "mode": "standard"},
+        read_timeout=timeout if read_timeout is None else read_timeout,
+        retries={"total_max_attempts": attempts, "mode": "standard"},
         # uvicorn serves sync routes on up to 40 threads: one pooled connection each.
         max_pool_connections=64,
     )
 
 
-def s3_config(timeout: float, *, path_style: bool) -> Config:
+def s3_config(timeout: float, attempts: int = 2, *, path_style: bool) -> Config:
     """SigV4 always: boto3 would sign presigned URLs with SigV2 otherwise."""
     # Path style on custom endpoints: local stores have no DNS for virtual-hosted buckets.
     addressing: Literal["path", "virtual"] = "path" if path_style else "virtual"
-    return client_config(timeout).merge(
+    return client_config(timeout, attempts).merge(
         Config(signature_version="s3v4", s3={"addressing_style": addressing})
     )
 
 
-def make_s3_client(session: boto3.Session, endpoint_url: str | None, timeout: float) -> S3Client:
+def make_s3_client(
+    session: boto3.Session, endpoint_url: str | None, timeout: float, attempts: int = 2
+) -> S3Client:
     """An S3 client for the endpoint (None: AWS itself)."""
-    config = s3_config(timeout, path_style=endpoint_url is not None)
+    config = s3_config(timeout, attempts, path_style=endpoint_url is not None)
     return session.client("s3", endpoint_url=endpoint_url, config=config)
 
 
-def make_client(
-    session: boto3.Session, service: str, endpoint_url: str | None, timeout: float
-) -> Any:
-    """A client of another service (SQS) for the endpoint (None: AWS itself)."""
-    config = client_config(timeout)
-    return session.client(service, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]
+def make_sqs_client(
+    session: boto3.Session, endpoint_url: str | None, timeout: float, attempts: int = 2
+) -> SQSClient:
+    """An SQS client whose read timeout outlasts the longest long poll."""
+    config = client_config(timeout, attempts, read_timeout=timeout + MAX_LONG_POLL_SECONDS)
+    return session.client("sqs", endpoint_url=endpoint_url, config=config)
 
 
 def make_dynamodb_client(
-    session: boto3.Session, endpoint_url: str | None, timeout: float
+    session: boto3.Session, endpoint_url: str | None, timeout: float, attempts: int = 2
 ) -> DynamoDBClient:
     """A DynamoDB client for the endpoint (None: AWS itself)."""
-    return session.client("dynamodb", endpoint_url=endpoint_url, config=client_config(timeout))
+    config = client_config(timeout, attempts)
+    return session.client("dynamodb", endpoint_url=endpoint_url, config=config)

@@ -1,15 +1,16 @@
-"""DynamoDB adapter for image metadata. Every DynamoDB call lives here.
+"""DynamoDB adapter for image metadata. Every call on the images table lives here.
 
 Table layout: partition key `image_id` (S). Global secondary index `by_user`:
 partition key `user_id`, sort key `created_at` (fixed-width ISO-8601 text, so it
 sorts by time), projection ALL. A user's list is a `Query` on that index, newest
-first; only an unfiltered cross-user list is a (paginated) `Scan`.
+first; only an unfiltered cross-user list is a (paginated) `Scan`. A sparse index
+`due_by_time` (`due_shard`, `due_at`) holds only records the sweep must act on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -17,16 +18,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cloud_image_service.adapters.clients import conditional_write, error_code, raise_unavailable
 from cloud_image_service.adapters.items import (
-    PENDING_ATTRIBUTE,
-    PENDING_SHARDS,
+    DUE_AT,
+    DUE_SHARD,
+    DUE_SHARDS,
     TTL_ATTRIBUTE,
+    due_shard,
     from_item,
     shard_key,
     to_item,
     typed_value,
 )
+from cloud_image_service.adapters.listing import list_page
 from cloud_image_service.adapters.tables import enable_ttl, ensure_images_table
-from cloud_image_service.domain.errors import Conflict, InvalidCursor
+from cloud_image_service.domain.errors import Conflict
 from cloud_image_service.domain.models import Image, ListQuery, Page, Status
 
 if TYPE_CHECKING:
@@ -35,15 +39,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKEND = "DynamoDB"
-USER_INDEX = "by_user"
-PENDING_INDEX = "pending_by_expiry"  # sparse: only pending records carry its key
+DUE_INDEX = "due_by_time"
 _CLAIM_ATTRIBUTES = ("claim_token", "claim_until")
-# A filtered page may need several reads; past this many the page is returned short
-# (with a cursor) so that one request never walks a whole partition.
-_MAX_READS_PER_PAGE = 5
-_MAX_EVALUATED_PER_READ = 1000
 
-Key = dict[str, str]
+Expected = Status | tuple[Status, ...]
+
+
+def _status_condition(expected: Expected) -> tuple[str, dict[str, Any]]:
+    statuses = (expected,) if isinstance(expected, Status) else expected
+    marks = [f":expected{i}" for i in range(len(statuses))]
+    values = {mark: {"S": s.value} for mark, s in zip(marks, statuses, strict=True)}
+    return f"#status IN ({', '.join(marks)})", values
 
 
 class ImageCatalog:
@@ -77,15 +83,18 @@ class ImageCatalog:
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def delete(self, image_id: str) -> bool:
-        """Remove the record; False when it was already gone."""
+    def delete(self, image_id: str, expected: Expected) -> bool:
+        """Remove the record if it is in `expected` status; False otherwise."""
+        condition, values = _status_condition(expected)
         deleted = conditional_write(
             BACKEND,
             partial(
                 self.client.delete_item,
                 TableName=self.table,
                 Key={"image_id": {"S": image_id}},
-                ConditionExpression="attribute_exists(image_id)",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
             ),
         )
         return deleted is not None
@@ -93,31 +102,41 @@ class ImageCatalog:
     def transition(
         self,
         image_id: str,
-        expected: Status,
+        expected: Expected,
         changes: dict[str, Any],
         remove: tuple[str, ...] = (),
         claim: str | None = None,
     ) -> Image | None:
-        """Set `changes` only if the record is in `expected` status (and holds `claim`).
+        """Set `changes` only if the record is in an `expected` status (and holds `claim`).
 
         None when the condition fails: a duplicate or late signal changes nothing.
-        Leaving `pending` also drops the sparse-index key and any claim.
+        A change of status drops the sweep-index key unless `changes` sets a new one,
+        and leaving `pending` drops any claim.
         """
-        if expected is Status.PENDING and changes.get("status") != Status.PENDING.value:
-            remove = (*remove, PENDING_ATTRIBUTE, *_CLAIM_ATTRIBUTES)
-        condition = "#status = :expected"
-        values: dict[str, Any] = {":expected": {"S": expected.value}}
+        if "status" in changes:
+            if DUE_AT in changes:  # the new status waits for the sweep until then
+                changes = changes | {DUE_SHARD: due_shard(changes["status"], image_id)}
+            else:
+                remove = (*remove, DUE_SHARD, DUE_AT)
+            if changes["status"] != Status.PENDING.value:
+                remove = (*remove, *_CLAIM_ATTRIBUTES)
+        condition, values = _status_condition(expected)
         if claim is not None:
             condition += " AND claim_token = :claim"
             values[":claim"] = {"S": claim}
-        return self._update(image_id, changes, remove, condition, values)
+        return self._update(image_id, changes, tuple(dict.fromkeys(remove)), condition, values)
 
     def claim(self, image_id: str, token: str, now: int, lease_seconds: int) -> Image | None:
-        """Take the right to verify a pending image for a while; None if another holds it."""
+        """Take (or renew) the right to verify a pending image; None if another holds it."""
         condition = (
-            "#status = :expected AND (attribute_not_exists(claim_until) OR claim_until < :now)"
+            "#status = :pending AND (attribute_not_exists(claim_until) OR claim_until < :now"
+            " OR claim_token = :token)"
         )
-        values = {":expected": {"S": Status.PENDING.value}, ":now": {"N": str(now)}}
+        values = {
+            ":pending": {"S": Status.PENDING.value},
+            ":now": {"N": str(now)},
+            ":token": {"S": token},
+        }
         changes = {"claim_token": token, "claim_until": now + lease_seconds}
         return self._update(image_id, changes, (), condition, values)
 
@@ -158,18 +177,18 @@ class ImageCatalog:
         )
         return from_item(response["Attributes"]) if response else None
 
-    def expired_pending(self, now: int, limit: int = 100) -> list[Image]:
-        """Pending records whose TTL has passed, from the sparse index (never a Scan)."""
+    def due(self, kind: Status, now: int, limit: int = 100) -> list[Image]:
+        """Records of a kind of sweep work due by `now`, from the sparse index."""
         found: list[Image] = []
-        for shard in range(PENDING_SHARDS):
+        for shard in range(DUE_SHARDS):
             response = self._call(
                 partial(
                     self.client.query,
                     TableName=self.table,
-                    IndexName=PENDING_INDEX,
-                    KeyConditionExpression="pending_shard = :shard AND expires_at < :now",
+                    IndexName=DUE_INDEX,
+                    KeyConditionExpression=f"{DUE_SHARD} = :shard AND {DUE_AT} <= :now",
                     ExpressionAttributeValues={
-                        ":shard": {"S": shard_key(shard)},
+                        ":shard": {"S": shard_key(kind.value, shard)},
                         ":now": {"N": str(now)},
                     },
                     Limit=limit,
@@ -199,62 +218,18 @@ class ImageCatalog:
                 return found
         raise_unavailable(BACKEND, RuntimeError("BatchGetItem left keys unprocessed"))
 
-    def list_page(self, query: ListQuery, limit: int, start: Key | None) -> Page:
+    def list_page(self, query: ListQuery, limit: int, start: dict[str, str] | None) -> Page:
         """One page, newest first for a user; `start` is the previous page's `next_key`."""
-        items: list[Image] = []
-        key = start
-        for read in range(_MAX_READS_PER_PAGE):
-            need = limit - len(items)
-            # One extra item tells whether another page exists without an empty last page.
-            batch = need + 1 if read == 0 else max(need + 1, _MAX_EVALUATED_PER_READ)
-            found, key = self._read(query, batch, key)
-            items.extend(found)
-            if len(items) > limit:
-                items = items[:limit]
-                return Page(items, self._key_of(items[-1], query))
-            if key is None:
-                return Page(items, None)
-        return Page(items, key)
+        return list_page(self.client, self.table, query, limit, start, self._call)
 
-    def _read(
-        self, query: ListQuery, limit: int, start: Key | None
-    ) -> tuple[list[Image], Key | None]:
-        params: dict[str, Any] = {"TableName": self.table, "Limit": limit}
-        filters, names, values = _filter_expression(query)
-        if query.user_id is not None:
-            params |= {
-                "IndexName": USER_INDEX,
-                "KeyConditionExpression": "user_id = :uid",
-                "ScanIndexForward": False,
-            }
-            values[":uid"] = {"S": query.user_id}
-        if filters:
-            params["FilterExpression"] = filters
-        if names:
-            params["ExpressionAttributeNames"] = names
-        if values:
-            params["ExpressionAttributeValues"] = values
-        if start:
-            params["ExclusiveStartKey"] = {name: {"S": value} for name, value in start.items()}
-        call = self.client.query if query.user_id is not None else self.client.scan
+    def scan(self) -> Iterator[list[Image]]:
+        """Every record, a page at a time (an operator's tool: `fsck`)."""
+        paginator = self.client.get_paginator("scan")
         try:
-            response = self._call(lambda: call(**params))
-        except ClientError as exc:  # only a ValidationException gets here
-            raise InvalidCursor("cursor does not belong to this listing") from exc
-        last = response.get("LastEvaluatedKey")
-        next_key = {name: value["S"] for name, value in last.items()} if last else None
-        return [from_item(item) for item in response.get("Items", [])], next_key
-
-    @staticmethod
-    def _key_of(image: Image, query: ListQuery) -> Key:
-        """The ExclusiveStartKey that resumes right after `image`."""
-        if query.user_id is None:
-            return {"image_id": image.image_id}
-        return {
-            "image_id": image.image_id,
-            "user_id": image.user_id,
-            "created_at": to_item(image)["created_at"]["S"],
-        }
+            for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
+                yield [from_item(item) for item in page.get("Items", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
 
     def ping(self) -> None:
         """Raise BackendUnavailable unless the table answers."""
@@ -275,18 +250,3 @@ class ImageCatalog:
             if isinstance(exc, ClientError) and error_code(exc) == "ValidationException":
                 raise  # a bad ExclusiveStartKey: the caller turns it into a 400
             raise_unavailable(BACKEND, exc)
-
-
-def _filter_expression(query: ListQuery) -> tuple[str, dict[str, str], dict[str, Any]]:
-    clauses: list[str] = []
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    if query.tag is not None:
-        clauses.append("contains(tags, :tag)")
-        values[":tag"] = {"S": query.tag}
-    if set(query.statuses) != set(Status):
-        names["#status"] = "status"
-        marks = [f":s{i}" for i in range(len(query.statuses))]
-        clauses.append(f"#status IN ({', '.join(marks)})")
-        values |= {mark: {"S": s.value} for mark, s in zip(marks, query.statuses, strict=True)}
-    return " AND ".join(clauses), names, values

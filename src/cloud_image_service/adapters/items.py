@@ -11,18 +11,21 @@ from cloud_image_service.domain.models import Image, Status, format_timestamp, p
 Item = dict[str, Any]
 
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB's TTL deletes the record after it
-PENDING_ATTRIBUTE = "pending_shard"  # present only while pending: a sparse index
-PENDING_SHARDS = 8  # spreads pending uploads over index partitions (write throughput)
+# The sparse index of work the sweep must do at a time: present only on records that
+# wait for something (pending: expiry; deleting: unfinished delete; trashed: purge).
+DUE_SHARD = "due_shard"
+DUE_AT = "due_at"  # epoch seconds
+DUE_SHARDS = 8  # spreads each kind over index partitions (write throughput)
 
 
-def shard_key(shard: int) -> str:
-    """The sparse-index partition key of shard number `shard`."""
-    return f"pending#{shard}"
+def shard_key(kind: str, shard: int) -> str:
+    """The sparse-index partition key of shard number `shard` of a kind of work."""
+    return f"{kind}#{shard}"
 
 
-def pending_shard(image_id: str) -> str:
-    """The sparse-index partition of a pending record."""
-    return shard_key(zlib.crc32(image_id.encode()) % PENDING_SHARDS)
+def due_shard(kind: str, image_id: str) -> str:
+    """The sweep-index partition of a record waiting for a kind of work."""
+    return shard_key(kind, zlib.crc32(image_id.encode()) % DUE_SHARDS)
 
 
 def typed_value(value: object) -> dict[str, Any]:
@@ -58,17 +61,19 @@ def to_item(image: Image) -> Item:
         "height": image.height,
         "sha256": image.sha256,
         "reason": image.reason,
+        "trailing_bytes_removed": image.trailing_bytes_removed,
+        "trashed_at": image.trashed_at,
         TTL_ATTRIBUTE: image.expires_at,
     }
+    due = image.due_at or (image.expires_at if image.status is Status.PENDING else None)
+    if due is not None:
+        optional |= {DUE_SHARD: due_shard(image.status.value, image.image_id), DUE_AT: due}
     item |= {name: typed_value(value) for name, value in optional.items() if value is not None}
-    if image.status is Status.PENDING:
-        item[PENDING_ATTRIBUTE] = {"S": pending_shard(image.image_id)}
     return item
 
 
 def from_item(item: Item) -> Image:
     """The `Image` of a stored record."""
-    expires = _number(item, TTL_ATTRIBUTE)
     return Image(
         image_id=item["image_id"]["S"],
         user_id=item["user_id"]["S"],
@@ -83,7 +88,11 @@ def from_item(item: Item) -> Image:
         height=_number(item, "height"),
         sha256=_text(item, "sha256"),
         reason=_text(item, "reason"),
-        expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None,
+        expires_at=_time(item, TTL_ATTRIBUTE),
+        trailing_bytes_removed=_number(item, "trailing_bytes_removed"),
+        trashed_at=_time(item, "trashed_at"),
+        claim_until=_number(item, "claim_until"),
+        due_at=_time(item, DUE_AT),
     )
 
 
@@ -95,3 +104,8 @@ def _text(item: Item, name: str) -> str | None:
 def _number(item: Item, name: str) -> int | None:
     value = item.get(name)
     return int(value["N"]) if value else None
+
+
+def _time(item: Item, name: str) -> datetime | None:
+    seconds = _number(item, name)
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None

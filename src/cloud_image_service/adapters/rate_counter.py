@@ -1,7 +1,7 @@
 """The rate limit's counters in DynamoDB, shared by every replica.
 
-One counter item per caller and window, `rate#<caller>#<window start>`, in the API-key
-table (see keys_table.py). A conditional `ADD` increments it only while it is below the
+One counter item per limit, caller and window, `rate#<limit>#<caller>#<window start>`, in
+the API-key table (see keys_table.py). A conditional `ADD` increments it only while it is below the
 limit, so replicas never over-admit and a refused request does not count.
 """
 
@@ -34,12 +34,14 @@ class DynamoRateLimiter:
         limit: RateLimit,
         clock: Clock = time.time,
         key_attribute: str = KEY_ATTRIBUTE,
+        name: str = "uploads",
     ) -> None:
         self.table = table
         self.client = client
         self.limit = limit
         self.clock = clock
         self.key_attribute = key_attribute
+        self.name = name  # each limit counts in its own items
 
     def hit(self, caller: str) -> None:
         """Count one request of `caller` in the current window, or raise TooManyRequests."""
@@ -50,7 +52,7 @@ class DynamoRateLimiter:
             partial(
                 self.client.update_item,
                 TableName=self.table,
-                Key={self.key_attribute: {"S": f"rate#{caller}#{start}"}},
+                Key={self.key_attribute: {"S": f"rate#{self.name}#{caller}#{start}"}},
                 UpdateExpression="ADD hits :one SET #ttl = :expires",
                 ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
                 ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
@@ -66,8 +68,8 @@ class DynamoRateLimiter:
 
 
 def build_rate_limiter(
-    spec: str | None, table: str, client: DynamoDBClient
+    spec: str | None, table: str, client: DynamoDBClient, name: str = "uploads"
 ) -> DynamoRateLimiter | None:
-    """The shared limiter for a `CIS_RATE_LIMIT` value; None when it disables limiting."""
+    """The shared limiter for a rate-limit setting; None when it disables limiting."""
     limit = parse_rate_limit(spec)
-    return None if limit is None else DynamoRateLimiter(table, client, limit)
+    return None if limit is None else DynamoRateLimiter(table, client, limit, name=name)

@@ -1,9 +1,9 @@
-"""S3 adapter: presigned URLs, HEAD, delete and bucket set-up. Every S3 call lives here."""
+"""S3 adapter: presigned URLs, HEAD, GET, copies, deletes, listings of the image bucket."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloud_image_service.adapters.clients import error_code, http_status, raise_unavailable
-from cloud_image_service.domain.models import ObjectInfo, utcnow
+from cloud_image_service.domain.models import ObjectInfo, StoredObject, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -96,7 +96,11 @@ class S3Storage:
             raise_unavailable(BACKEND, exc)
         except BotoCoreError as exc:
             raise_unavailable(BACKEND, exc)
-        return ObjectInfo(size=response["ContentLength"], content_type=response.get("ContentType"))
+        return ObjectInfo(
+            size=response["ContentLength"],
+            content_type=response.get("ContentType"),
+            etag=response.get("ETag"),
+        )
 
     @contextmanager
     def open(self, key: str) -> Iterator[BinaryIO | None]:
@@ -115,13 +119,70 @@ class S3Storage:
         finally:
             body.close()
 
-    def objects(self, prefix: str, older_than: datetime) -> Iterator[list[str]]:
-        """Keys under `prefix` last modified before `older_than`, a page (<=1000) at a time."""
+    def objects(self, prefix: str, older_than: datetime) -> Iterator[list[StoredObject]]:
+        """Objects under `prefix` last modified before `older_than`, a page (<=1000) at a time."""
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                contents = page.get("Contents", [])
-                yield [obj["Key"] for obj in contents if obj["LastModified"] < older_than]
+                yield [
+                    StoredObject(obj["Key"], obj["Size"], obj["LastModified"])
+                    for obj in page.get("Contents", [])
+                    if obj["LastModified"] < older_than
+                ]
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+
+    def copy(self, source: str, dest: str, content_type: str, if_match: str | None) -> bool:
+        """Server-side copy with only the headers we set; False if `source` changed or went.
+
+        REPLACE drops whatever the uploader sent with its PUT (Content-Encoding,
+        Cache-Control, ...): a served object carries the service's headers only.
+        """
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": dest,
+            "CopySource": {"Bucket": self.bucket, "Key": source},
+            "MetadataDirective": "REPLACE",
+            "ContentType": content_type,
+        }
+        if if_match is not None:
+            params["CopySourceIfMatch"] = if_match
+        try:
+            self.client.copy_object(**params)
+        except ClientError as exc:
+            if _is_missing(exc) or error_code(exc) == "PreconditionFailed":
+                return False
+            raise_unavailable(BACKEND, exc)
+        except BotoCoreError as exc:
+            raise_unavailable(BACKEND, exc)
+        return True
+
+    def truncate(self, key: str, length: int, content_type: str) -> None:
+        """Keep only the first `length` bytes of an object, copied inside S3 (one ranged part)."""
+        try:
+            upload = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type
+            )["UploadId"]
+            try:
+                part = self.client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload,
+                    PartNumber=1,
+                    CopySource={"Bucket": self.bucket, "Key": key},
+                    CopySourceRange=f"bytes=0-{length - 1}",
+                )
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]
+                    },
+                )
+            except (BotoCoreError, ClientError):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+                raise
         except (BotoCoreError, ClientError) as exc:
             raise_unavailable(BACKEND, exc)
 
@@ -138,104 +199,3 @@ class S3Storage:
             self.client.head_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as exc:
             raise_unavailable(BACKEND, exc)
-
-    def ensure_bucket(self, region: str, cors_origins: Sequence[str]) -> list[str]:
-        """Create the bucket if absent, private, with CORS; idempotent. Returns warnings."""
-        created = self._create_bucket(region)
-        warnings: list[str] = []
-        self._try(warnings, "block public access", self._block_public_access)
-        if cors_origins:
-            self._try(warnings, "set CORS", lambda: self._put_cors(cors_origins))
-        self._try(warnings, "set the lifecycle rule", self._abort_incomplete_multipart)
-        log.info("bucket %s %s", self.bucket, "created" if created else "already exists")
-        return warnings
-
-    def _create_bucket(self, region: str) -> bool:
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-            return False
-        except ClientError as exc:
-            if http_status(exc) != 404:
-                raise_unavailable(BACKEND, exc)
-        except BotoCoreError as exc:
-            raise_unavailable(BACKEND, exc)
-        if region == "us-east-1":  # us-east-1 refuses an explicit LocationConstraint
-            self.client.create_bucket(Bucket=self.bucket)
-        else:
-            self.client.create_bucket(
-                Bucket=self.bucket,
-                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
-            )
-        return True
-
-    def _block_public_access(self) -> None:
-        self.client.put_public_access_block(
-            Bucket=self.bucket,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
-        )
-
-    def _abort_incomplete_multipart(self) -> None:
-        # Parts of an abandoned multipart upload are billed forever unless aborted.
-        self.client.put_bucket_lifecycle_configuration(
-            Bucket=self.bucket,
-            LifecycleConfiguration={
-                "Rules": [
-                    {
-                        "ID": "abort-incomplete-multipart-uploads",
-                        "Status": "Enabled",
-                        "Filter": {"Prefix": ""},
-                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-                    }
-                ]
-            },
-        )
-
-    def notify_queue(self, queue_arn: str, prefix: str) -> list[str]:
-        """Send ObjectCreated events under `prefix` to an SQS queue; unsupported: a warning."""
-        warnings: list[str] = []
-        config: Any = {
-            "QueueConfigurations": [
-                {
-                    "Id": "cloud-image-service-uploads",
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
-                }
-            ]
-        }
-        self._try(
-            warnings,
-            "wire upload events to SQS",
-            lambda: self.client.put_bucket_notification_configuration(
-                Bucket=self.bucket, NotificationConfiguration=config
-            ),
-        )
-        return warnings
-
-    def _put_cors(self, origins: Sequence[str]) -> None:
-        rule = {
-            "AllowedOrigins": list(origins),
-            "AllowedMethods": ["GET", "PUT", "POST", "HEAD"],
-            "AllowedHeaders": ["*"],
-            "ExposeHeaders": ["ETag"],
-            "MaxAgeSeconds": 3600,
-        }
-        self.client.put_bucket_cors(
-            Bucket=self.bucket,
-            CORSConfiguration={"CORSRules": [rule]},  # type: ignore[list-item]
-        )
-
-    @staticmethod
-    def _try(warnings: list[str], what: str, action: Callable[[], object]) -> None:
-        """Some S3-compatible stores lack a bucket feature: a warning, not a failure."""
-        try:
-            action()
-        except ClientError as exc:
-            message = f"could not {what}: {error_code(exc)} (unsupported by this store?)"
-            log.warning(message)
-            warnings.append(message)

@@ -10,7 +10,11 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cloud_image_service.adapters.clients import error_code, raise_unavailable
+from cloud_image_service.adapters.clients import (
+    MAX_LONG_POLL_SECONDS,
+    error_code,
+    raise_unavailable,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -61,6 +65,7 @@ class UploadQueue:
 
     def receive(self, wait_seconds: int, max_messages: int = 10) -> list[Message]:
         """Long-poll for messages; they stay invisible to others while being handled."""
+        wait_seconds = min(wait_seconds, MAX_LONG_POLL_SECONDS)  # the client's read timeout
         try:
             response = self.client.receive_message(
                 QueueUrl=self.queue_url,

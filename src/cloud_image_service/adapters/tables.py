@@ -18,8 +18,8 @@ _ATTRIBUTES: list[Any] = [
     {"AttributeName": "image_id", "AttributeType": "S"},
     {"AttributeName": "user_id", "AttributeType": "S"},
     {"AttributeName": "created_at", "AttributeType": "S"},
-    {"AttributeName": "pending_shard", "AttributeType": "S"},
-    {"AttributeName": "expires_at", "AttributeType": "N"},
+    {"AttributeName": "due_shard", "AttributeType": "S"},
+    {"AttributeName": "due_at", "AttributeType": "N"},
 ]
 
 
@@ -34,10 +34,10 @@ def _index(name: str, partition: str, sort: str) -> Any:
     }
 
 
-# A user's list, newest first; and the sweep's view of pending records by expiry.
+# A user's list, newest first; and the sweep's view of records that wait for it, by time.
 INDEXES: list[Any] = [
     _index("by_user", "user_id", "created_at"),
-    _index("pending_by_expiry", "pending_shard", "expires_at"),
+    _index("due_by_time", "due_shard", "due_at"),
 ]
 
 

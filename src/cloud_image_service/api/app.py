@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_image_service import __version__
-from cloud_image_service.api import errors, health, images, security
+from cloud_image_service.api import errors, health, images, openapi, security
+from cloud_image_service.api.gate import StoreGate
 from cloud_image_service.api.limits import BodySizeLimit
 from cloud_image_service.auth.authenticator import check_auth_mode
 from cloud_image_service.config import Settings
@@ -60,9 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.service = runtime.service
         app.state.authenticator = runtime.authenticator
         app.state.rate_limiter = runtime.rate_limiter
+        app.state.verify_limiter = runtime.verify_limiter
+        app.state.s3_gate = StoreGate(
+            "S3", settings.s3_max_concurrency, settings.aws_timeout_seconds
+        )
+        # /ready's own threads: a stalled store cannot make it wait for the request pool.
+        app.state.probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cis-probe")
         try:
             yield
         finally:
+            app.state.probe_pool.shutdown(wait=False, cancel_futures=True)
             await run_in_threadpool(runtime.close)
 
     app = FastAPI(
@@ -76,4 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     security.install(app, settings.cors_origins)
     app.include_router(images.router)
     app.include_router(health.router)
+    openapi.install(app, settings)
     return app

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from cloud_image_service.api.gate import s3_slot
 from cloud_image_service.auth.authenticator import API_KEY_HEADER, Authenticator
 from cloud_image_service.auth.caller import Caller
 from cloud_image_service.auth.ratelimit import RateLimiter, caller_key
@@ -58,7 +59,30 @@ def rate_limited_caller(
     return caller
 
 
+class VerifyLimit:
+    """Counts one verification of the caller against CIS_VERIFY_RATE_LIMIT (a decode each)."""
+
+    def __init__(self, limiter: RateLimiter | None, key: str) -> None:
+        self.limiter = limiter
+        self.key = key
+
+    def __call__(self) -> None:
+        if self.limiter is not None:
+            self.limiter.hit(self.key)
+
+
+def verify_limit(
+    request: Request, caller: Annotated[Caller, Depends(caller_dependency)]
+) -> VerifyLimit:
+    """Dependency: the caller's verification limit, for the route to apply when it verifies."""
+    host = request.client.host if request.client else None
+    return VerifyLimit(request.app.state.verify_limiter, caller_key(caller, host))
+
+
 Service = Annotated[ImageService, Depends(get_service)]
 CallerDep = Annotated[Caller, Depends(caller_dependency)]
-# Uploads cost storage: they alone count against CIS_RATE_LIMIT.
+# Uploads cost storage: they count against CIS_RATE_LIMIT.
 LimitedCaller = Annotated[Caller, Depends(rate_limited_caller)]
+VerifyLimitDep = Annotated[VerifyLimit, Depends(verify_limit)]
+# Routes that may call S3 wait for a slot of the S3 gate first (see gate.py).
+S3Slot = Depends(s3_slot)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
-from cloud_image_service.api.deps import CallerDep, LimitedCaller, Service
+from cloud_image_service.api.deps import CallerDep, LimitedCaller, S3Slot, Service, VerifyLimitDep
+from cloud_image_service.api.openapi import RATE_LIMIT_EXTENSION
+from cloud_image_service.api.openapi_errors import errors
 from cloud_image_service.api.schemas import (
     DownloadResponse,
-    ErrorBody,
     ImageList,
     ImageOut,
     Message,
@@ -19,16 +20,31 @@ from cloud_image_service.api.schemas import (
 )
 from cloud_image_service.auth.access import owner_scope, resolve_owner, resolve_user
 from cloud_image_service.config import USER_ID_PATTERN
-from cloud_image_service.domain.models import ListQuery, Status
+from cloud_image_service.domain.models import LISTED_STATUSES, ListQuery, Status
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
-}
+router = APIRouter(prefix="/images", tags=["images"])
 
-router = APIRouter(prefix="/images", tags=["images"], responses=ERRORS)
+ImageId = Annotated[str, Path(description="The image's id (a UUID) from `POST /images/upload`.")]
 
 
-@router.post("/upload", status_code=201)
+@router.post(
+    "/upload",
+    status_code=201,
+    operation_id="create_upload",
+    openapi_extra={RATE_LIMIT_EXTENSION: "uploads"},
+    responses=errors(
+        400,
+        401,
+        403,
+        413,
+        422,
+        429,
+        503,
+        e400="`user_id` is missing and authentication is off.",
+        e413="Declared `size` above the upload limit (or a body over 64 KiB).",
+        e429="Upload rate limit (`CIS_RATE_LIMIT`) reached.",
+    ),
+)
 def create_upload(body: UploadRequest, service: Service, caller: LimitedCaller) -> UploadResponse:
     """Create a pending image and return a presigned PUT and POST form for its bytes."""
     upload = service.create_upload(
@@ -50,49 +66,131 @@ def create_upload(body: UploadRequest, service: Service, caller: LimitedCaller) 
     )
 
 
-@router.get("")
+ListStatus = Literal["ready", "pending", "rejected", "trashed", "all"]
+
+
+@router.get(
+    "",
+    operation_id="list_images",
+    responses=errors(
+        400, 401, 403, 422, 503, e400="`cursor` was modified or belongs to another list."
+    ),
+)
 def list_images(
     service: Service,
     caller: CallerDep,
-    user_id: Annotated[str | None, Query(pattern=USER_ID_PATTERN)] = None,
-    tag: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-    status: Literal["ready", "pending", "rejected", "all"] = "ready",
+    user_id: Annotated[
+        str | None,
+        Query(
+            pattern=USER_ID_PATTERN,
+            description="Whose images; defaults to the caller (authentication on). "
+            "Without it an admin (or anyone, authentication off) lists every user's.",
+        ),
+    ] = None,
+    tag: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Only images with this tag.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Images per page.")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=2048, description="`next_cursor` of the previous page."),
+    ] = None,
+    status: Annotated[
+        ListStatus,
+        Query(
+            description="`ready` (default), `pending`, `rejected`, `trashed`, or `all` "
+            "(ready, pending and rejected)."
+        ),
+    ] = "ready",
 ) -> ImageList:
     """List images (ready ones unless `status` says otherwise), newest first for one user."""
-    statuses = tuple(Status) if status == "all" else (Status(status),)
+    statuses = LISTED_STATUSES if status == "all" else (Status(status),)
     query = ListQuery(user_id=resolve_user(caller, user_id), tag=tag, statuses=statuses)
     items, next_cursor = service.list(query, limit, cursor)
     return ImageList(items=[ImageOut.of(image) for image in items], next_cursor=next_cursor)
 
 
-@router.get("/{image_id}")
-def get_image(image_id: str, service: Service, caller: CallerDep) -> ImageOut:
+@router.get("/{image_id}", operation_id="get_image", responses=errors(401, 404, 503))
+def get_image(image_id: ImageId, service: Service, caller: CallerDep) -> ImageOut:
     """Metadata of one image."""
     return ImageOut.of(service.get(image_id, owner_scope(caller)))
 
 
-@router.post("/{image_id}/complete")
-def complete_upload(image_id: str, service: Service, caller: CallerDep) -> ImageOut:
+_VERIFY_ERRORS = errors(
+    401,
+    404,
+    409,
+    422,
+    429,
+    503,
+    e409="Nothing uploaded yet, or another request is verifying it (see `Retry-After`).",
+    e422="The bytes failed verification: the message gives the reason.",
+    e429="Verification rate limit (`CIS_VERIFY_RATE_LIMIT`) reached.",
+)
+
+
+@router.post(
+    "/{image_id}/complete",
+    operation_id="complete_upload",
+    openapi_extra={RATE_LIMIT_EXTENSION: "verify"},
+    responses=_VERIFY_ERRORS,
+    dependencies=[S3Slot],
+)
+def complete_upload(
+    image_id: ImageId, service: Service, caller: CallerDep, verify_limit: VerifyLimitDep
+) -> ImageOut:
     """Verify the uploaded bytes now: ready, or 422 with the reason it was rejected."""
+    verify_limit()
     return ImageOut.of(service.complete(image_id, owner_scope(caller)))
 
 
-@router.get("/{image_id}/download")
+@router.get(
+    "/{image_id}/download",
+    operation_id="download_image",
+    openapi_extra={RATE_LIMIT_EXTENSION: "verify"},
+    responses=_VERIFY_ERRORS,
+    dependencies=[S3Slot],
+)
 def download_image(
-    image_id: str,
+    image_id: ImageId,
     service: Service,
     caller: CallerDep,
-    disposition: Literal["attachment", "inline"] = "attachment",
+    verify_limit: VerifyLimitDep,
+    disposition: Annotated[
+        Literal["attachment", "inline"],
+        Query(description="`attachment` downloads; `inline` lets a browser show it."),
+    ] = "attachment",
 ) -> DownloadResponse:
     """A presigned GET of the bytes (409 before any upload, 422 if rejected)."""
-    download = service.download(image_id, disposition, owner_scope(caller))
+    download = service.download(image_id, disposition, owner_scope(caller), verify_limit)
     return DownloadResponse(download_url=download.url, expires_at=download.expires_at)
 
 
-@router.delete("/{image_id}")
-def delete_image(image_id: str, service: Service, caller: CallerDep) -> Message:
-    """Delete the bytes and the metadata of an image."""
-    service.delete(image_id, owner_scope(caller))
+@router.delete(
+    "/{image_id}",
+    operation_id="delete_image",
+    responses=errors(401, 404, 503),
+    dependencies=[S3Slot],
+)
+def delete_image(
+    image_id: ImageId,
+    service: Service,
+    caller: CallerDep,
+    permanent: Annotated[
+        bool,
+        Query(description="Remove now, even with the trash on (also empties a trashed image)."),
+    ] = False,
+) -> Message:
+    """Delete an image: to the trash when CIS_TRASH_DAYS > 0, else its bytes and metadata."""
+    service.delete(image_id, owner_scope(caller), permanent)
     return Message(message="Image deleted successfully")
+
+
+@router.post(
+    "/{image_id}/restore",
+    operation_id="restore_image",
+    responses=errors(401, 404, 409, 503, e409="The image is not in the trash."),
+)
+def restore_image(image_id: ImageId, service: Service, caller: CallerDep) -> ImageOut:
+    """Bring a trashed image back to `ready`."""
+    return ImageOut.of(service.restore(image_id, owner_scope(caller)))

@@ -121,7 +121,15 @@ class ImageOut(BaseModel):
     height: int | None
     sha256: str | None = Field(description="Hex SHA-256 of the verified bytes.")
     reason: str | None = Field(description="Why the image was rejected.")
+    trailing_bytes_removed: int | None = Field(
+        default=None,
+        description="Bytes of other data found after the image's end marker and not stored "
+        "(CIS_TRAILING_DATA=strip); null when there were none.",
+    )
     created_at: datetime
+    trashed_at: datetime | None = Field(
+        default=None, description="When it was moved to the trash (status `trashed`)."
+    )
 
     @classmethod
     def of(cls, image: Image) -> ImageOut:
@@ -139,7 +147,9 @@ class ImageOut(BaseModel):
             height=image.height,
             sha256=image.sha256,
             reason=image.reason,
+            trailing_bytes_removed=image.trailing_bytes_removed,
             created_at=image.created_at,
+            trashed_at=image.trashed_at,
         )
 
 
@@ -169,6 +179,12 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     detail: str
+
+
+class Health(BaseModel):
+    """The process is alive."""
+
+    status: Literal["ok"]
 
 
 class Readiness(BaseModel):

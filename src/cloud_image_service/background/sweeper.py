@@ -1,4 +1,11 @@
-"""The sweep: no abandoned upload lives forever, no object lives without its record."""
+"""The sweep: no abandoned upload lives forever, no object lives without its record.
+
+Each pass queries the sparse `due` index (never a Scan) for records whose time has
+come, per kind: pending uploads past their expiry (verified if their bytes did
+arrive, else rejected), deletes that failed half-way (finished), and trashed images
+past CIS_TRASH_DAYS (purged). Then it lists the bucket for objects whose record does
+not want them (strays) and deletes those.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,17 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from cloud_image_service.domain.models import KEY_PREFIX, Status, utcnow
+from cloud_image_service.domain.errors import ServiceError
+from cloud_image_service.domain.models import KEY_PREFIX, UPLOAD_PREFIX, Status, utcnow
 from cloud_image_service.domain.service import ImageService, image_id_of
 
 log = logging.getLogger(__name__)
+
+# Which record statuses keep an object under each prefix; any other (or none) makes it a stray.
+KEPT_BY = {
+    KEY_PREFIX: frozenset({Status.PENDING, Status.READY, Status.TRASHED}),
+    UPLOAD_PREFIX: frozenset({Status.PENDING}),
+}
 
 
 @dataclass
@@ -19,11 +33,13 @@ class SweepReport:
 
     expired_rejected: int = 0
     expired_verified: int = 0
+    deletes_finished: int = 0
+    trash_purged: int = 0
     stray_objects_deleted: int = 0
 
 
 class Sweeper:
-    """Finishes expired pending records and deletes objects that have no live record."""
+    """Finishes what requests left undone and deletes objects that have no live record."""
 
     def __init__(self, service: ImageService, object_grace_seconds: int) -> None:
         self.service = service
@@ -34,29 +50,45 @@ class Sweeper:
         """One full pass; safe to run concurrently with the API and other sweeps."""
         report = SweepReport()
         self._expire_pending(report)
+        self._finish(Status.DELETING, report)
+        self._finish(Status.TRASHED, report)
         self._delete_strays(report)
         log.info("sweep: %s", report)
         return report
 
     def _expire_pending(self, report: SweepReport) -> None:
-        for image in self.service.catalog.expired_pending(int(time.time())):
+        for image in self.service.catalog.due(Status.PENDING, int(time.time())):
             # The bytes may have arrived without anyone saying so: verify rather than lose them.
-            result = self.service.confirm(image)
+            try:
+                result = self.service.confirm(image)
+            except ServiceError as exc:  # another verifier holds it, or a store failed
+                log.info("sweep: image %s left for later: %s", image.image_id, exc.message)
+                continue
             if result.status is Status.PENDING:
                 self.service.reject(image, "upload expired: no object arrived in time")
                 report.expired_rejected += 1
             else:
                 report.expired_verified += 1
 
+    def _finish(self, kind: Status, report: SweepReport) -> None:
+        """Finish deletes that failed half-way, or purge trash whose days are over."""
+        for image in self.service.catalog.due(kind, int(time.time())):
+            self.service.remover.remove(image)
+            if kind is Status.DELETING:
+                report.deletes_finished += 1
+            else:
+                report.trash_purged += 1
+
     def _delete_strays(self, report: SweepReport) -> None:
         older_than = utcnow() - timedelta(seconds=self.object_grace_seconds)
         storage, catalog = self.service.storage, self.service.catalog
-        for keys in storage.objects(KEY_PREFIX, older_than):
-            for start in range(0, len(keys), 100):  # BatchGetItem takes 100 keys
-                batch = keys[start : start + 100]
-                ids = {key: image_id_of(key) for key in batch}
-                known = catalog.statuses([i for i in ids.values() if i is not None])
-                for key, image_id in ids.items():
-                    if image_id is None or known.get(image_id) in (None, Status.REJECTED):
-                        storage.delete(key)
-                        report.stray_objects_deleted += 1
+        for prefix, kept_by in KEPT_BY.items():
+            for objects in storage.objects(prefix, older_than):
+                for start in range(0, len(objects), 100):  # BatchGetItem takes 100 keys
+                    keys = [stored.key for stored in objects[start : start + 100]]
+                    ids = {key: image_id_of(key) for key in keys}
+                    known = catalog.statuses([i for i in ids.values() if i is not None])
+                    for key, image_id in ids.items():
+                        if image_id is None or known.get(image_id) not in kept_by:
+                            storage.delete(key)
+                            report.stray_objects_deleted += 1

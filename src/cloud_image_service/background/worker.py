@@ -8,7 +8,13 @@ import time
 
 from cloud_image_service.adapters.sqs import Message, UploadQueue
 from cloud_image_service.background.sweeper import Sweeper
-from cloud_image_service.domain.errors import BackendUnavailable, ServiceError
+from cloud_image_service.domain.errors import (
+    BackendUnavailable,
+    ServiceError,
+    VerificationBusy,
+    VerificationInProgress,
+)
+from cloud_image_service.domain.models import UPLOAD_PREFIX, Status
 from cloud_image_service.domain.service import ImageService, image_id_of
 
 log = logging.getLogger(__name__)
@@ -33,12 +39,15 @@ class Worker:
         self.stopping = threading.Event()
 
     def handle(self, message: Message) -> None:
-        """Confirm every image the event names; a store outage leaves the message queued."""
+        """Confirm every upload the event names; a store outage leaves the message queued."""
         for key in message.keys:
+            if not key.startswith(UPLOAD_PREFIX):
+                continue  # not an upload (the bucket only sends these, but be sure)
             image_id = image_id_of(key)
             image = self.service.catalog.get(image_id) if image_id else None
-            if image is None:
-                # Not ours to keep: no record (deleted meanwhile, or never issued).
+            if image is None or image.status is not Status.PENDING:
+                # Not ours to keep: no record, or one already decided (a PUT replayed
+                # after `complete` changes nothing that is served; its bytes go now).
                 self.service.storage.delete(key)
                 continue
             self.service.confirm(image)
@@ -52,7 +61,7 @@ class Worker:
         for message in self.queue.receive(self.wait_seconds):
             try:
                 self.handle(message)
-            except BackendUnavailable as exc:
+            except (BackendUnavailable, VerificationInProgress, VerificationBusy) as exc:
                 log.warning("event kept for a retry: %s", exc.message)
                 continue
             except ServiceError as exc:
@@ -72,6 +81,9 @@ class Worker:
                 self.poll_once()
             except ServiceError as exc:  # a store is down: wait, then go on
                 log.warning("worker: %s", exc.message)
+                self.stopping.wait(1.0)
+            except Exception:  # a bug must not end the loop: the next event may be fine
+                log.exception("worker: unexpected error; going on")
                 self.stopping.wait(1.0)
 
     def stop(self) -> None:

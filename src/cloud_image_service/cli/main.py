@@ -12,6 +12,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from cloud_image_service.adapters.keys_table import ApiKeyStore
+from cloud_image_service.cli import fsck as fsck_cli
 from cloud_image_service.cli import keys as keys_cli
 from cloud_image_service.config import Settings
 from cloud_image_service.domain.errors import ServiceError
@@ -70,11 +71,21 @@ def init(_: argparse.Namespace) -> int:
 
 
 def _aws_runtime(on_embedded: str) -> Runtime | None:
-    """The runtime of an operator command; None (after saying why) on `embedded`."""
+    """The runtime of an operator command; None (after saying why) on `embedded`.
+
+    On `embedded` the data lives inside a running `serve`: with CIS_EMBEDDED_PORT set
+    (the same value on both) the command attaches to that server's moto instead.
+    """
     settings = _settings()
     _logging(settings.log_level)
     if settings.backend == "embedded":
-        print(f"backend is embedded: {on_embedded}")
+        if settings.embedded_port:
+            return build_runtime(settings, attach_embedded=True)
+        print(
+            f"backend is embedded: {on_embedded} "
+            "(or set CIS_EMBEDDED_PORT to the same port here and on `serve`)",
+            file=sys.stderr,
+        )
         return None
     return build_runtime(settings)
 
@@ -129,13 +140,13 @@ def token(args: argparse.Namespace) -> int:
 
 
 def _key_store() -> ApiKeyStore:
-    settings = _settings()
-    if settings.backend == "embedded":
-        sys.exit(
-            "keys: the embedded backend's table lives inside the running service; "
-            "with CIS_AUTH_MODE=api-key it prints a development admin key at start-up"
-        )
-    return build_runtime(settings).keys
+    runtime = _aws_runtime(
+        "its key table lives inside `serve`, which prints a development admin key at "
+        "start-up with CIS_AUTH_MODE=api-key"
+    )
+    if runtime is None:
+        sys.exit(2)
+    return runtime.keys
 
 
 def parser() -> argparse.ArgumentParser:
@@ -150,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="confirm uploads from events").set_defaults(handler=worker)
     commands.add_parser("sweep", help="expire abandoned uploads").set_defaults(handler=sweep)
     keys_cli.add_commands(commands, _key_store)
+    fsck_cli.add_command(commands, lambda: _aws_runtime("its data lives inside `serve`"))
     mint = commands.add_parser("token", help="print a development JWT (CIS_JWT_SECRET)")
     mint.add_argument("--user", required=True, type=keys_cli.user_id)
     mint.add_argument("--admin", action="store_true", help="may act for and list any user")

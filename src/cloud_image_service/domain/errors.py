@@ -54,6 +54,30 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class VerificationInProgress(ServiceError):
+    """Another verifier holds the image's claim: its verdict comes soon."""
+
+    status_code = 409
+    code = "verification_in_progress"
+
+    def __init__(self, image_id: str, retry_after: int) -> None:
+        super().__init__(
+            f"image {image_id!r} is being verified by another request; retry in {retry_after} s"
+        )
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class NotTrashed(ServiceError):
+    status_code = 409
+    code = "not_trashed"
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"image {image_id!r} is not in the trash")
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
@@ -76,3 +100,20 @@ class BackendUnavailable(ServiceError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+class VerificationBusy(ServiceError):
+    """The process's memory budget for decoding stayed taken for too long."""
+
+    status_code = 503
+    code = "verification_busy"
+
+    def __init__(self, needed_mb: float, budget_mb: int, retry_after: int = 2) -> None:
+        super().__init__(
+            f"verification needs {needed_mb:.0f} MB of the {budget_mb} MB decoding budget, "
+            "which other verifications hold; retry shortly"
+        )
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

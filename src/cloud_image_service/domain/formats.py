@@ -145,7 +145,7 @@ def _gif_end(reader: _Reader) -> int:
 
 def _webp_end(reader: _Reader) -> int:
     header = reader.read(12)
-    (size,) = struct.unpack("<I", header[4:8])
+    size: int = struct.unpack("<I", header[4:8])[0]
     end = 8 + size + (size & 1)
     reader.stream.seek(0, 2)
     if reader.offset < end:

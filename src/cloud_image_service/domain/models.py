@@ -14,9 +14,17 @@ class Status(StrEnum):
     PENDING = "pending"
     READY = "ready"
     REJECTED = "rejected"
+    TRASHED = "trashed"  # deleted with CIS_TRASH_DAYS > 0: restorable until purged
+    DELETING = "deleting"  # hidden at once; its objects are being removed
 
 
-KEY_PREFIX = "images/"  # every object the service issues URLs for lives under it
+# What a listing means by `status=all`: trashed and deleting records are never in it.
+LISTED_STATUSES = (Status.READY, Status.PENDING, Status.REJECTED)
+
+# Served originals: no presigned URL ever writes under this prefix, only the verifier.
+KEY_PREFIX = "images/"
+# Where clients upload (presigned PUT, POST form, multipart); verified bytes are copied out.
+UPLOAD_PREFIX = "uploads/"
 
 
 @dataclass(frozen=True)
@@ -37,11 +45,20 @@ class Image:
     sha256: str | None = None
     reason: str | None = None  # why it was rejected
     expires_at: datetime | None = None  # DynamoDB TTL: pending and rejected records expire
+    trailing_bytes_removed: int | None = None  # data after the image's end marker, stripped
+    trashed_at: datetime | None = None
+    claim_until: int | None = None  # epoch seconds: a verifier holds the image until then
+    due_at: datetime | None = None  # when the sweep acts on it (pending, deleting, trashed)
 
     @property
     def key(self) -> str:
-        """Object key: derived from the server-made id, never from user input."""
+        """Key of the served original: derived from the server-made id, never from input."""
         return f"{KEY_PREFIX}{self.image_id}"
+
+    @property
+    def upload_key(self) -> str:
+        """Key that presigned uploads write to; never served."""
+        return f"{UPLOAD_PREFIX}{self.image_id}"
 
     def replace(self, **changes: object) -> Image:
         """A copy with some fields changed."""
@@ -54,6 +71,16 @@ class ObjectInfo:
 
     size: int
     content_type: str | None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One entry of a bucket listing."""
+
+    key: str
+    size: int
+    last_modified: datetime
 
 
 @dataclass(frozen=True)
@@ -71,11 +98,15 @@ class ListQuery:
     user_id: str | None
     tag: str | None = None
     statuses: tuple[Status, ...] = (Status.READY,)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
 
     def fingerprint(self) -> str:
         """A stable text identifying the query (not the page size)."""
         statuses = ",".join(sorted(self.statuses))
-        return f"{self.user_id or ''}|{self.tag or ''}|{statuses}"
+        after = format_timestamp(self.created_after) if self.created_after else ""
+        before = format_timestamp(self.created_before) if self.created_before else ""
+        return f"{self.user_id or ''}|{self.tag or ''}|{statuses}|{after}|{before}"
 
 
 def utcnow() -> datetime:

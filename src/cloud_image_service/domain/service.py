@@ -1,22 +1,23 @@
-"""The lifecycle rules of images, independent of HTTP and of boto3.
+"""The image service: what the API, the worker and the sweep call; independent of HTTP and boto3.
 
-pending ──verify ok──▶ ready
-   │
-   └──verify fails / expired──▶ rejected (reason kept, object deleted)
+    pending ──verify ok──▶ ready ──DELETE──▶ deleting ──▶ (gone)
+       │                     └──DELETE with trash──▶ trashed ──restore──▶ ready
+       └──verify fails / expired──▶ rejected (reason kept, objects deleted)
 
-Every transition is a conditional write, so a duplicate or late signal changes nothing.
+Verification lives in `verification.py`, deletion and the trash in `removal.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from cloud_image_service.domain.budget import UNLIMITED, MemoryBudget
 from cloud_image_service.domain.errors import (
     BackendUnavailable,
     ImageNotFound,
@@ -24,10 +25,20 @@ from cloud_image_service.domain.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from cloud_image_service.domain.models import KEY_PREFIX, Image, ListQuery, Status, utcnow
+from cloud_image_service.domain.models import (
+    KEY_PREFIX,
+    UPLOAD_PREFIX,
+    Image,
+    ListQuery,
+    Status,
+    utcnow,
+)
 from cloud_image_service.domain.pagination import CursorCodec
 from cloud_image_service.domain.ports import Catalog, Storage
-from cloud_image_service.domain.verify import ImageRejected, verify_image
+from cloud_image_service.domain.removal import Remover
+from cloud_image_service.domain.verification import Limits, Verifier
+
+__all__ = ["Download", "ImageService", "Limits", "NewUpload", "canonical_id", "image_id_of"]
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +49,8 @@ EXTENSIONS = {
     "image/webp": ".webp",
     "image/avif": ".avif",
 }
-CLAIM_LEASE_SECONDS = 60  # a verifier that dies lets another take over after this
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What an upload may be, and how long unfinished records live."""
-
-    max_upload_bytes: int = 25 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    pending_ttl_seconds: int = 3600
-    rejected_ttl_seconds: int = 7 * 24 * 3600
-    confirm_wait_seconds: float = 10.0
+# What GET, download and complete see; trashed and deleting records are as missing.
+VISIBLE = (Status.PENDING, Status.READY, Status.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,14 @@ def canonical_id(image_id: str) -> str:
 
 
 def image_id_of(key: str) -> str | None:
-    """The image id of an object key made by `Image.key`, else None."""
-    if not key.startswith(KEY_PREFIX):
-        return None
-    try:
-        return str(uuid.UUID(key.removeprefix(KEY_PREFIX)))
-    except ValueError:
-        return None
+    """The image id of an object key made by `Image.key` or `Image.upload_key`, else None."""
+    for prefix in (KEY_PREFIX, UPLOAD_PREFIX):
+        if key.startswith(prefix):
+            try:
+                return str(uuid.UUID(key.removeprefix(prefix)))
+            except ValueError:
+                return None
+    return None
 
 
 def content_disposition(image: Image, disposition: str = "attachment") -> str:
@@ -108,12 +110,19 @@ class ImageService:
     """Creates, verifies, lists, serves and deletes images; the API calls nothing else."""
 
     def __init__(
-        self, storage: Storage, catalog: Catalog, cursors: CursorCodec, limits: Limits | None = None
+        self,
+        storage: Storage,
+        catalog: Catalog,
+        cursors: CursorCodec,
+        limits: Limits | None = None,
+        budget: MemoryBudget = UNLIMITED,
     ) -> None:
         self.storage = storage
         self.catalog = catalog
         self.cursors = cursors
         self.limits = limits or Limits()
+        self.verifier = Verifier(storage, catalog, self.limits, budget)
+        self.remover = Remover(storage, catalog)
 
     def create_upload(
         self,
@@ -127,7 +136,10 @@ class ImageService:
         """Record a pending image and presign the PUT and the POST of its bytes."""
         limit = self.limits.max_upload_bytes
         if size is not None and size > limit:
-            raise PayloadTooLarge(f"size {size} is above the upload limit of {limit} bytes")
+            raise PayloadTooLarge(
+                f"size {size} is above the upload limit of {limit} bytes; "
+                "larger images upload in parts (multipart)"
+            )
         expires_at = self.storage.expiry()
         image = Image(
             image_id=str(uuid.uuid4()),
@@ -140,15 +152,19 @@ class ImageService:
             expires_at=expires_at + timedelta(seconds=self.limits.pending_ttl_seconds),
         )
         # Sign first (no I/O): if the record cannot be written, no URL ever leaves.
-        url = self.storage.presign_put(image.key, content_type)
-        form = self.storage.presign_post(image.key, content_type, limit)
+        url = self.storage.presign_put(image.upload_key, content_type)
+        form = self.storage.presign_post(image.upload_key, content_type, limit)
         self.catalog.create(image)
         return NewUpload(image, url, form, expires_at)
 
-    def get(self, image_id: str, owner: str | None = None) -> Image:
+    def get(
+        self, image_id: str, owner: str | None = None, visible: tuple[Status, ...] = VISIBLE
+    ) -> Image:
         """The record of an image; another owner's image is as missing as a missing one."""
         image = self.catalog.get(canonical_id(image_id))
         if image is None or (owner is not None and image.user_id != owner):
+            raise ImageNotFound(image_id)
+        if image.status not in visible:
             raise ImageNotFound(image_id)
         return image
 
@@ -166,94 +182,46 @@ class ImageService:
         return _not_rejected(self.confirm(self.get(image_id, owner), require_object=True))
 
     def download(
-        self, image_id: str, disposition: str = "attachment", owner: str | None = None
+        self,
+        image_id: str,
+        disposition: str = "attachment",
+        owner: str | None = None,
+        before_verify: Callable[[], None] | None = None,
     ) -> Download:
         """A presigned GET forcing the stored type and file name (a pending one is verified)."""
-        image = _not_rejected(self.confirm(self.get(image_id, owner), require_object=True))
-        if image.status is Status.PENDING:  # another worker is still verifying it
+        image = self.get(image_id, owner)
+        if image.status is Status.PENDING and before_verify is not None:
+            before_verify()  # verifying costs a decode: it counts against its own limit
+        image = _not_rejected(self.confirm(image, require_object=True))
+        if image.status is not Status.READY:
             raise NotUploaded(image.image_id)
         header = content_disposition(image, disposition)
         expires_at = self.storage.expiry()
         url = self.storage.presign_get(image.key, image.content_type, header)
         return Download(url, expires_at)
 
-    def delete(self, image_id: str, owner: str | None = None) -> None:
-        """Remove the bytes, then the record: a failure in between leaves a retryable record."""
-        image = self.get(image_id, owner)
-        self.storage.delete(image.key)
-        if not self.catalog.delete(image.image_id):
-            raise ImageNotFound(image_id)
+    def delete(self, image_id: str, owner: str | None = None, permanent: bool = False) -> None:
+        """Trash a ready image (CIS_TRASH_DAYS > 0), else remove it and its objects."""
+        image = self.get(image_id, owner, visible=(*VISIBLE, Status.DELETING, Status.TRASHED))
+        if image.status is Status.TRASHED and not permanent:
+            raise ImageNotFound(image_id)  # hidden like a missing image; permanent=true removes
+        if self.limits.trash_days > 0 and not permanent and image.status is Status.READY:
+            self.remover.trash(image, self.limits.trash_days)
+            return
+        self.remover.remove(image)  # a `deleting` record left by a failed DELETE is finished
 
-    # -- verification: one code path for `complete`, upload events, downloads and the sweep --
+    def restore(self, image_id: str, owner: str | None = None) -> Image:
+        """Bring a trashed image back (409 if it is not in the trash)."""
+        image = self.get(image_id, owner, visible=(*VISIBLE, Status.TRASHED))
+        return self.remover.restore(image)
 
     def confirm(self, image: Image, require_object: bool = False) -> Image:
-        """Verify a pending image's object and move it to ready or rejected (idempotent)."""
-        if image.status is not Status.PENDING:
-            return image
-        info = self.storage.head(image.key)
-        if info is None:
-            # A verifier may have just rejected it and deleted the object: its verdict stands.
-            current = self.get(image.image_id)
-            if current.status is not Status.PENDING or not require_object:
-                return current
-            raise NotUploaded(image.image_id)
-        token = uuid.uuid4().hex
-        now = int(time.time())
-        if self.catalog.claim(image.image_id, token, now, CLAIM_LEASE_SECONDS) is None:
-            return self._await_verdict(image)
-        if info.size > self.limits.max_upload_bytes:
-            reason = (
-                f"object is {info.size} bytes, above the limit of {self.limits.max_upload_bytes}"
-            )
-            return self.reject(image, reason, token)
-        return self._verify(image, token)
+        """Verify a pending image and decide ready or rejected (see verification.py)."""
+        return self.verifier.confirm(image, require_object)
 
-    def _verify(self, image: Image, token: str) -> Image:
-        try:
-            with self.storage.open(image.key) as stream:
-                if stream is None:
-                    return self.reject(image, "the uploaded object disappeared", token)
-                verified = verify_image(
-                    stream, image.content_type, self.limits.max_upload_bytes, self.limits.max_pixels
-                )
-        except ImageRejected as exc:
-            return self.reject(image, exc.reason, token)
-        except BackendUnavailable:
-            self.catalog.release(image.image_id, token)
-            raise
-        changes = {
-            "status": Status.READY.value,
-            "size": verified.size,
-            "width": verified.width,
-            "height": verified.height,
-            "sha256": verified.sha256,
-        }
-        ready = self.catalog.transition(
-            image.image_id, Status.PENDING, changes, remove=("expires_at",), claim=token
-        )
-        return ready or self.get(image.image_id)
-
-    def reject(self, image: Image, reason: str, token: str | None = None) -> Image:
-        """Mark rejected with the reason, then delete the object; the record expires later."""
-        expires = utcnow() + timedelta(seconds=self.limits.rejected_ttl_seconds)
-        changes = {"status": Status.REJECTED.value, "reason": reason, "expires_at": expires}
-        rejected = self.catalog.transition(image.image_id, Status.PENDING, changes, claim=token)
-        if rejected is None:  # someone else decided first: theirs stands
-            return self.get(image.image_id)
-        log.info("image %s rejected: %s", image.image_id, reason)
-        self.storage.delete(image.key)
-        return rejected
-
-    def _await_verdict(self, image: Image) -> Image:
-        """Another verifier holds the claim: wait (bounded) for its result."""
-        deadline = time.monotonic() + self.limits.confirm_wait_seconds
-        current = image
-        while time.monotonic() < deadline:
-            time.sleep(0.1)
-            current = self.get(image.image_id)
-            if current.status is not Status.PENDING:
-                break
-        return current
+    def reject(self, image: Image, reason: str) -> Image:
+        """Mark a pending image rejected with the reason and delete its objects."""
+        return self.verifier.reject(image, reason)
 
     def readiness(self) -> dict[str, str]:
         """'ok' or the failure of each store."""

@@ -141,6 +141,19 @@ class LocalServer:
         _terminate(process, _STOP_GRACE_SECONDS)
         self._cleanup()
 
+    def pause(self) -> None:
+        """SIGSTOP the server: connections are still accepted, nothing is answered (a stall)."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: signal.Signals) -> None:
+        if self._process is None:
+            raise RuntimeError(f"{self.name} is not running")
+        os.killpg(self._process.pid, signum)
+
     def restart(self, timeout: float = 60) -> None:
         """Stop and start again on the same port(s) and storage."""
         self.stop()
