@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 from cloud_image_service.api.app import create_app
 from cloud_image_service.config import Settings
-from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3, free_port
+from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3, free_port, start_stores
 from cloud_image_service.local.embedded import EmbeddedServer
 from cloud_image_service.runtime import Runtime
 from tests.images import png_bytes
@@ -101,10 +101,7 @@ class RealStores:
 @pytest.fixture(scope="session")
 def real_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStores]:
     """Started once per session: SeaweedFS and DynamoDB Local on free ports."""
-    s3 = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
-    dynamodb = DynamoDBLocal()
-    s3.start()
-    dynamodb.start()
+    s3, dynamodb = start_stores(tmp_path_factory.mktemp("seaweed"))
     env = {
         "AWS_ACCESS_KEY_ID": s3.access_key,
         "AWS_SECRET_ACCESS_KEY": s3.secret_key,
@@ -180,3 +177,13 @@ def user_id() -> str:
 def png() -> bytes:
     """A small valid PNG."""
     return png_bytes()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that cannot run is a failure, not a skip (a missing tool must not go unseen)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which this suite counts as a failure: {report.longrepr}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -47,3 +49,31 @@ def upload_image(api: httpx.Client, user_id: str, data: bytes, **extra: Any) -> 
     response = put_bytes(upload, data)
     assert response.status_code == 200, response.text
     return upload
+
+
+def settled(send: Callable[[], httpx.Response], attempts: int = 20) -> httpx.Response:
+    """The answer once no other verifier holds the image.
+
+    A 409 `verification_in_progress` (the upload event's worker verifies it right now) is
+    retried after its Retry-After, as the API asks clients to.
+    """
+    response = send()
+    for _ in range(attempts):
+        if response.status_code != 409 or response.json()["code"] != "verification_in_progress":
+            break
+        time.sleep(int(response.headers.get("Retry-After", "1")))
+        response = send()
+    return response
+
+
+def complete(api: httpx.Client, image_id: str) -> httpx.Response:
+    """POST /images/{id}/complete, retried while another verifier holds it."""
+    return settled(lambda: api.post(f"/images/{image_id}/complete"))
+
+
+def download_url(api: httpx.Client, image_id: str) -> str:
+    """The presigned GET of an image (asserts 200)."""
+    response = settled(lambda: api.get(f"/images/{image_id}/download"))
+    assert response.status_code == 200, response.text
+    url: str = response.json()["download_url"]
+    return url

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -10,13 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from cloud_image_service.auth.ratelimit import parse_rate_limit
 from cloud_image_service.domain.verify import TrailingData
 
-ALLOWED_CONTENT_TYPES: tuple[str, ...] = (
-    "image/jpeg",
-    "image/png",
-    "image/gif",
-    "image/webp",
-    "image/avif",
-)
+# What a browser sends as Origin: a scheme, a host (name, IPv4 or [IPv6]) and maybe a port.
+_ORIGIN = re.compile(r"^https?://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 # 1-128 characters of A-Z a-z 0-9 . _ @ -: the API's and the CLI's rule for a user id.
 USER_ID_PATTERN = r"^[A-Za-z0-9._@-]{1,128}$"
@@ -138,20 +135,33 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        """Accept `a,b` as well as a JSON list from the environment."""
+        """Accept `a,b` as well as a JSON list (`["a", "b"]`) from the environment."""
         if isinstance(value, str):
             value = value.strip()
             if value.startswith("["):
-                return value
+                try:
+                    return json.loads(value)
+                except ValueError as exc:
+                    raise ValueError(f"CIS_CORS_ORIGINS is not a valid JSON list: {exc}") from None
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
     @field_validator("cors_origins", mode="after")
     @classmethod
-    def _no_wildcard_with_list(cls, value: list[str]) -> list[str]:
-        """A wildcard origin is refused: browsers would send credentials to any site."""
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        """Each entry is `scheme://host[:port]`, exactly what browsers send as Origin."""
         if "*" in value:
-            raise ValueError("CIS_CORS_ORIGINS must list origins explicitly, '*' is refused")
+            raise ValueError(
+                "CIS_CORS_ORIGINS must list origins explicitly, '*' is refused: browsers "
+                "would let any site call the API with the user's token"
+            )
+        for origin in value:
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"CIS_CORS_ORIGINS entry {origin!r} is not an origin: write "
+                    "scheme://host[:port], without a trailing slash or a path "
+                    "(e.g. https://app.example.com or http://localhost:5173)"
+                )
         return value
 
     @field_validator("rate_limit", "verify_rate_limit")
@@ -182,6 +192,11 @@ class Settings(BaseSettings):
         if self.worker_in_process is None:
             return self.backend == "embedded"
         return self.worker_in_process
+
+    @property
+    def cors_allow_loopback(self) -> bool:
+        """On `embedded` with no origin set, pages on any loopback port may call the API."""
+        return self.backend == "embedded" and not self.cors_origins
 
     @property
     def is_development(self) -> bool:

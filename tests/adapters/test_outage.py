@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3
+from cloud_image_service.local.devstores import start_stores
 from tests.conftest import AppServer, RealStores, start_app
-from tests.images import presign, upload_image
+from tests.images import download_url, presign, upload_image
 
 pytestmark = pytest.mark.real
 
@@ -21,10 +21,7 @@ def own_stores(
 ) -> Iterator[RealStores]:
     """Stores of this module only (persisted on disk), so stopping them hurts no other test."""
     base: Path = tmp_path_factory.mktemp("outage")
-    s3 = SeaweedS3(base / "s3", real_stores.s3.access_key, real_stores.s3.secret_key)
-    dynamodb = DynamoDBLocal(db_path=base / "ddb")
-    s3.start()
-    dynamodb.start()
+    s3, dynamodb = start_stores(base / "s3", base / "ddb")
     yield RealStores(s3, dynamodb, real_stores.env)
     s3.stop()
     dynamodb.stop()
@@ -82,7 +79,7 @@ def test_s3_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -
         finally:
             own_stores.s3.restart()
         assert api.get("/ready").status_code == 200
-        url = api.get(f"/images/{image_id}/download").json()["download_url"]
+        url = download_url(api, image_id)
         assert httpx.get(url, timeout=30).content == png
         assert api.delete(f"/images/{image_id}").status_code == 200
         assert api.delete(f"/images/{other_id}").status_code == 200  # a retry finishes it

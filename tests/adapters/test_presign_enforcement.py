@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import RealStores, start_app
-from tests.images import presign, put_bytes
+from tests.images import download_url, presign, put_bytes
 
 pytestmark = pytest.mark.real
 
@@ -65,7 +65,7 @@ def test_download_url_works_and_expires(real_stores: RealStores, user_id: str, p
         with httpx.Client(base_url=server.url, timeout=30) as api:
             upload = presign(api, user_id)
             assert put_bytes(upload, png).status_code == 200
-            url = api.get(f"/images/{upload['image_id']}/download").json()["download_url"]
+            url = download_url(api, upload["image_id"])
             assert httpx.get(url, timeout=30).content == png
             time.sleep(5.5)
             assert httpx.get(url, timeout=30).status_code == 403

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from cloud_image_service.background.sweeper import Sweeper
-from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3
+from cloud_image_service.local.devstores import start_stores
 from tests.conftest import AppServer, RealStores, start_app
 from tests.images import png_bytes, upload_image
 
@@ -33,10 +33,7 @@ def stores(
 ) -> Iterator[RealStores]:
     """Stores of this module only, so freezing them hurts no other test."""
     base: Path = tmp_path_factory.mktemp("stall")
-    s3 = SeaweedS3(base / "s3", real_stores.s3.access_key, real_stores.s3.secret_key)
-    dynamodb = DynamoDBLocal()
-    s3.start()
-    dynamodb.start()
+    s3, dynamodb = start_stores(base / "s3")
     yield RealStores(s3, dynamodb, real_stores.env)
     s3.stop()
     dynamodb.stop()

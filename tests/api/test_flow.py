@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from tests.conftest import AppServer
-from tests.images import presign, put_bytes, upload_image
+from tests.images import download_url, presign, put_bytes, upload_image
 
 
 def test_presign_put_list_download_delete(
@@ -80,7 +80,7 @@ def test_download_url_forces_type_and_disposition(
     api: httpx.Client, user_id: str, png: bytes
 ) -> None:
     upload = upload_image(api, user_id, png, filename="Käse.png")
-    url = api.get(f"/images/{upload['image_id']}/download").json()["download_url"]
+    url = download_url(api, upload["image_id"])
     query = parse_qs(urlparse(url).query)
     assert query["response-content-type"] == ["image/png"]
     disposition = query["response-content-disposition"][0]

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from cloud_image_service.api.app import create_app
 from cloud_image_service.config import Settings
-from cloud_image_service.domain.verify import PIL_FORMATS
+from cloud_image_service.domain.formats import FORMATS
 from tests.conftest import AppServer
 
 SEED = 20_261_124
@@ -62,7 +62,7 @@ Sent = Literal["nothing", "image", "garbage"]
 def image_bytes(content_type: str) -> bytes:
     """A valid 2x2 image of the given type."""
     buffer = io.BytesIO()
-    PILImage.new("RGB", (2, 2), (16, 128, 240)).save(buffer, format=PIL_FORMATS[content_type])
+    PILImage.new("RGB", (2, 2), (16, 128, 240)).save(buffer, format=FORMATS[content_type].pil)
     return buffer.getvalue()
 
 

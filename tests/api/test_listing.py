@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import httpx
@@ -107,3 +108,35 @@ def test_cursor_of_another_listing_is_400(api: httpx.Client, seeded: dict[str, A
         "/images", params={"user_id": f"{seeded['user']}-other", "cursor": cursor, "status": "all"}
     )
     assert response.status_code == 400
+
+
+def test_created_after_and_before_narrow_the_list(api: httpx.Client, user_id: str) -> None:
+    made = []
+    for _ in range(3):
+        made.append(presign(api, user_id)["image_id"])
+        time.sleep(0.01)
+    stamps = [api.get(f"/images/{image_id}").json()["created_at"] for image_id in made]
+    a, b, c = made
+
+    def listed(**window: str) -> list[str]:
+        params = {"user_id": user_id, "status": "all"} | window
+        response = api.get("/images", params=params)
+        assert response.status_code == 200, response.text
+        return [image["image_id"] for image in response.json()["items"]]
+
+    assert listed(created_after=stamps[0]) == [c, b]
+    assert listed(created_before=stamps[2]) == [b, a]
+    assert listed(created_after=stamps[0], created_before=stamps[2]) == [b]
+    assert listed(created_after="2000-01-01T00:00:00") == [c, b, a]  # no zone: UTC
+    bad = api.get("/images", params={"user_id": user_id, "created_after": "last week"})
+    assert bad.status_code == 422
+    assert "created_after" in bad.json()["message"]
+
+
+def test_an_unknown_query_parameter_is_named(api: httpx.Client, user_id: str) -> None:
+    response = api.get("/images", params={"user_id": user_id, "start_date": "2026-01-01"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid_request"
+    assert "start_date" in body["message"]
+    assert "created_after" in body["message"]  # and says what the route takes

@@ -12,7 +12,7 @@ from cloud_image_service.background.sweeper import Sweeper
 from cloud_image_service.config import Settings
 from cloud_image_service.domain.models import Status
 from tests.conftest import AppServer, RealStores, start_app
-from tests.images import png_bytes, upload_image
+from tests.images import download_url, png_bytes, upload_image
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_delete_moves_to_the_trash_and_restore_brings_back(trash: AppServer, use
         assert restored.status_code == 200
         assert restored.json()["status"] == "ready"
         assert restored.json()["trashed_at"] is None
-        url = api.get(f"/images/{image_id}/download").json()["download_url"]
+        url = download_url(api, image_id)
         assert httpx.get(url, timeout=30).content == png_bytes()
         again = api.post(f"/images/{image_id}/restore")
         assert again.status_code == 409

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cloud_image_service.config import ALLOWED_CONTENT_TYPES
+from cloud_image_service.domain.formats import ACCEPTED_TYPES
 
 
 def _post(api: httpx.Client, **body: Any) -> httpx.Response:
@@ -27,11 +27,11 @@ def test_content_type_outside_the_list_names_the_allowed_ones(
     api: httpx.Client, content_type: str
 ) -> None:
     response = _post(api, content_type=content_type)
-    _assert_error(response, 422, "content_type", *ALLOWED_CONTENT_TYPES)
+    _assert_error(response, 422, "content_type", *ACCEPTED_TYPES)
 
 
 def test_every_allowed_content_type_is_accepted(api: httpx.Client) -> None:
-    for content_type in ALLOWED_CONTENT_TYPES:
+    for content_type in ACCEPTED_TYPES:
         response = _post(api, content_type=content_type)
         assert response.status_code == 201, response.text
         assert response.json()["upload_headers"] == {"Content-Type": content_type}
@@ -122,3 +122,17 @@ def test_oversized_body_is_413(api: httpx.Client) -> None:
     response = _post(api, description="d" * 100_000)
     _assert_error(response, 413, "larger than")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_image_jpg_is_stored_as_image_jpeg(api: httpx.Client, user_id: str) -> None:
+    response = api.post("/images/upload", json={"user_id": user_id, "content_type": "image/jpg"})
+    assert response.status_code == 201, response.text
+    assert response.json()["upload_headers"] == {"Content-Type": "image/jpeg"}
+    image = api.get(f"/images/{response.json()['image_id']}").json()
+    assert image["content_type"] == "image/jpeg"
+
+
+def test_responses_with_presigned_urls_are_never_cached(api: httpx.Client, user_id: str) -> None:
+    response = api.post("/images/upload", json={"user_id": user_id, "content_type": "image/png"})
+    assert response.headers["Cache-Control"] == "no-store"
+    assert api.get("/images", params={"user_id": user_id}).headers["Cache-Control"] == "no-store"

@@ -9,11 +9,12 @@ import pytest
 
 from tests.images import upload_image
 
+# SeaweedFS sends no bucket notifications (the real set confirms otherwise): embedded only.
+pytestmark = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+
 
 @pytest.fixture
-def embedded_api(backend: str, api: httpx.Client) -> httpx.Client:
-    if backend != "embedded":
-        pytest.skip("SeaweedFS sends no bucket notifications: the real set confirms otherwise")
+def embedded_api(api: httpx.Client) -> httpx.Client:
     return api
 
 

@@ -48,5 +48,5 @@ def test_sweep_runs_once(real_stores: RealStores) -> None:
 def test_bad_configuration_is_a_clear_error(real_stores: RealStores) -> None:
     result = real_stores.run_cli("init", CIS_PRESIGN_TTL_SECONDS="soon")
     assert result.returncode != 0
-    assert "presign_ttl_seconds" in result.stderr
+    assert "CIS_PRESIGN_TTL_SECONDS" in result.stderr
     assert "Traceback" not in result.stderr

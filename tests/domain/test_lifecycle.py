@@ -16,11 +16,11 @@ import pytest
 from cloud_image_service.background.sweeper import Sweeper
 from cloud_image_service.config import Settings
 from tests.conftest import AppServer, RealStores, start_app
-from tests.images import png_bytes, presign, put_bytes, upload_image
+from tests.images import complete, png_bytes, presign, put_bytes, upload_image
 
 
 def _complete(api: httpx.Client, image_id: str) -> httpx.Response:
-    return api.post(f"/images/{image_id}/complete")
+    return complete(api, image_id)
 
 
 def _assert_rejected(

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from cloud_image_service.local.devstores import free_port
-from tests.images import presign, put_bytes
+from tests.images import complete, presign, put_bytes
 
 BUDGET_MB = 256
 SIDE = 7000  # 49 megapixels, under the 50-megapixel cap
@@ -89,7 +89,7 @@ def test_eight_concurrent_near_cap_decodes_share_the_budget(
         for upload in uploads:
             assert put_bytes(upload, data).status_code == 200
         with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda u: _complete(api, u["image_id"]), uploads))
+            answers = list(pool.map(lambda u: complete(api, u["image_id"]), uploads))
     assert [a.json().get("status") for a in answers] == ["ready"] * 8, [a.text for a in answers]
     grown = _peak_rss_mb(pid) - baseline
     # ...that decode to 8 x 187 MiB = 1.5 GiB without a budget; with it, one at a time.
@@ -101,13 +101,3 @@ def _small_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), "orange").save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def _complete(api: httpx.Client, image_id: str) -> httpx.Response:
-    """`complete`, again after a 409 while the event worker verifies it (waiting for budget)."""
-    for _ in range(30):
-        response = api.post(f"/images/{image_id}/complete")
-        if response.status_code != 409:
-            return response
-        time.sleep(int(response.headers.get("Retry-After", "1")))
-    return response

@@ -103,6 +103,23 @@ class BucketSetup:
         )
         return warnings
 
+    def origins_not_allowed(self, origins: Sequence[str]) -> list[str]:
+        """Configured origins the bucket's CORS rules do not allow (unreadable: none)."""
+        try:
+            rules = self.client.get_bucket_cors(Bucket=self.bucket).get("CORSRules", [])
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchCORSConfiguration":
+                return list(origins)
+            log.info("bucket CORS unreadable (%s): not checked", error_code(exc))
+            return []
+        except BotoCoreError as exc:
+            log.info("bucket CORS unreadable (%s): not checked", exc)
+            return []
+        allowed = {origin for rule in rules for origin in rule.get("AllowedOrigins", [])}
+        if "*" in allowed:
+            return []
+        return [origin for origin in origins if origin not in allowed]
+
     def _put_cors(self, origins: Sequence[str]) -> None:
         rule = {
             "AllowedOrigins": list(origins),

@@ -70,8 +70,17 @@ class ImageCatalog:
                 ConditionExpression="attribute_not_exists(image_id)",
             ),
         )
-        if written is None:
+        if written is None and not self._is_ours(image):
             raise Conflict(f"image {image.image_id!r} already exists")
+
+    def _is_ours(self, image: Image) -> bool:
+        """Whether the record in place is this one: written by an attempt that timed out
+        on the way back, whose retry then failed its own condition."""
+        existing = self.get(image.image_id)
+        return existing is not None and (existing.user_id, existing.created_at) == (
+            image.user_id,
+            image.created_at,
+        )
 
     def get(self, image_id: str) -> Image | None:
         """The record, or None. Strongly consistent: a just-written record is seen."""

@@ -64,13 +64,18 @@ def create_table_if_absent(
     existing = _describe(client, table)
     if existing is not None:
         return existing
-    client.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=attributes,
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=indexes,
-    )
+    try:
+        client.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=attributes,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=indexes,
+        )
+    except ClientError as exc:
+        # Another `init` won the race, or a retry of ours after a timed-out first try did.
+        if error_code(exc) != "ResourceInUseException":
+            raise
     _wait(client, table)
     log.info("table %s created", table)
     return None

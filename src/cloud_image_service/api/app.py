@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_image_service import __version__
-from cloud_image_service.api import errors, health, images, openapi, security
+from cloud_image_service.api import docs, errors, health, images, openapi, security
 from cloud_image_service.api.gate import StoreGate
 from cloud_image_service.api.limits import BodySizeLimit
 from cloud_image_service.auth.authenticator import check_auth_mode
@@ -28,6 +28,16 @@ The service never touches image bytes: clients PUT to `upload_url` and GET `down
 
 def _announce(runtime: Runtime) -> None:
     settings = runtime.settings
+    log.info(security.describe_cors(settings.cors_origins, settings.cors_allow_loopback))
+    if not settings.is_development and settings.cors_origins:
+        missing = runtime.bucket.origins_not_allowed(settings.cors_origins)
+        if missing:
+            log.warning(
+                "bucket %s does not allow %s in its CORS rules: browsers there cannot upload "
+                "or download; run `cloud-image-service init` to set them",
+                settings.bucket,
+                ", ".join(missing),
+            )
     if settings.auth_mode == "none":
         log.warning("authentication is off (CIS_AUTH_MODE=none): any caller acts as any user")
     else:
@@ -57,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await run_in_threadpool(build_runtime, settings, settings.run_worker_in_process)
-        _announce(runtime)
+        await run_in_threadpool(_announce, runtime)  # it may read the bucket's CORS
         app.state.runtime = runtime
         app.state.service = runtime.service
         app.state.authenticator = runtime.authenticator
@@ -79,11 +89,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by docs.py from local assets, not from a CDN
+        redoc_url=None,
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit)
-    security.install(app, settings.cors_origins)
+    security.install(app, settings.cors_origins, settings.cors_allow_loopback)
     app.include_router(images.router)
     app.include_router(health.router)
+    docs.install(app)
     openapi.install(app, settings)
     return app

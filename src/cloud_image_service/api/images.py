@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from cloud_image_service.api.deps import CallerDep, LimitedCaller, S3Slot, Service, VerifyLimitDep
 from cloud_image_service.api.openapi import RATE_LIMIT_EXTENSION
@@ -18,11 +19,12 @@ from cloud_image_service.api.schemas import (
     UploadRequest,
     UploadResponse,
 )
+from cloud_image_service.api.strict_query import reject_unknown_query
 from cloud_image_service.auth.access import owner_scope, resolve_owner, resolve_user
 from cloud_image_service.config import USER_ID_PATTERN
 from cloud_image_service.domain.models import LISTED_STATUSES, ListQuery, Status
 
-router = APIRouter(prefix="/images", tags=["images"])
+router = APIRouter(prefix="/images", tags=["images"], dependencies=[Depends(reject_unknown_query)])
 
 ImageId = Annotated[str, Path(description="The image's id (a UUID) from `POST /images/upload`.")]
 
@@ -102,12 +104,35 @@ def list_images(
             "(ready, pending and rejected)."
         ),
     ] = "ready",
+    created_after: Annotated[
+        datetime | None,
+        Query(
+            description="Only images created after this instant (ISO 8601, e.g. "
+            "`2026-11-01T00:00:00Z`): a range of the index's sort key, not a filter."
+        ),
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="Only images created before this instant (ISO 8601).")
+    ] = None,
 ) -> ImageList:
     """List images (ready ones unless `status` says otherwise), newest first for one user."""
     statuses = LISTED_STATUSES if status == "all" else (Status(status),)
-    query = ListQuery(user_id=resolve_user(caller, user_id), tag=tag, statuses=statuses)
+    query = ListQuery(
+        user_id=resolve_user(caller, user_id),
+        tag=tag,
+        statuses=statuses,
+        created_after=_aware(created_after),
+        created_before=_aware(created_before),
+    )
     items, next_cursor = service.list(query, limit, cursor)
     return ImageList(items=[ImageOut.of(image) for image in items], next_cursor=next_cursor)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 @router.get("/{image_id}", operation_id="get_image", responses=errors(401, 404, 503))

@@ -15,23 +15,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Every response: nothing may be loaded, framed or referred to.
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
-# The docs pages as FastAPI renders them (fastapi.openapi.docs.get_swagger_ui_html and
-# get_redoc_html defaults): scripts and CSS from jsDelivr, the favicon from
-# fastapi.tiangolo.com, ReDoc's fonts from Google, and the OpenAPI document (plus
-# Swagger UI's "Try it out" calls) from this origin. Inline scripts are allowed by
-# hash, computed from the page itself, never by 'unsafe-inline'.
+# The docs pages (docs.py): their scripts, styles and favicon come from this origin only;
+# the inline script that starts Swagger UI is allowed by its hash, computed from the page
+# itself, never by 'unsafe-inline'.
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 _DOCS_SOURCES = {
-    "script-src": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/ "
-    "https://cdn.jsdelivr.net/npm/redoc@2/",
+    "script-src": "'self'",
     # Swagger UI and ReDoc set inline styles at run time; styles cannot run code.
-    "style-src": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/ "
-    "https://fonts.googleapis.com 'unsafe-inline'",
-    "img-src": "'self' data: https://fastapi.tiangolo.com",
-    "font-src": "https://fonts.gstatic.com",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
     "connect-src": "'self'",
     "worker-src": "blob:",  # ReDoc's search index runs in a worker built from a blob
 }
+
+# API answers carry presigned URLs and per-user data: no cache, shared or private, may keep
+# them. Static assets (docs, gallery) are the same for everyone and may be cached.
+NO_STORE = "no-store"
+STATIC_PREFIX = "/static/"
 
 COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -43,7 +44,7 @@ _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL | re.IGNORECAS
 
 
 def docs_csp(html: bytes) -> str:
-    """The CSP of a docs page: its CDN sources, and its own inline scripts by hash."""
+    """The CSP of a docs page: this origin, and the page's own inline scripts by hash."""
     hashes = [
         "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
         for script in _INLINE_SCRIPT.findall(html)
@@ -70,12 +71,22 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, _DocsSender(send))
             return
 
+        cacheable = scope["path"].startswith(STATIC_PREFIX)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 _add_headers(message, STRICT_CSP)
+                if not cacheable:
+                    _set_default(message, "Cache-Control", NO_STORE)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _set_default(start: Message, name: str, value: str) -> None:
+    headers = MutableHeaders(scope=start)
+    if name not in headers:
+        headers[name] = value
 
 
 def _add_headers(start: Message, csp: str) -> None:
@@ -120,23 +131,42 @@ def install_security_headers(app: FastAPI) -> None:
     app.add_middleware(SecurityHeadersMiddleware)
 
 
-def install_cors(app: FastAPI, origins: list[str]) -> None:
-    """Let the listed origins call the API from a browser; none when the list is empty."""
-    if not origins:
+# Any port of the machine itself: what a developer's front end runs on (vite, a static
+# server). Allowed on `embedded` only, when no origin is configured.
+LOOPBACK_ORIGINS = r"^http://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"
+
+
+def install_cors(app: FastAPI, origins: list[str], allow_loopback: bool = False) -> None:
+    """Let the listed origins (and loopback ones) call the API from a browser; else none."""
+    if not origins and not allow_loopback:
         return  # no CORS headers at all: browsers refuse cross-origin reads
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
+        allow_origin_regex=LOOPBACK_ORIGINS if allow_loopback else None,
         allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["Authorization", "X-API-Key", "Content-Type"],
-        expose_headers=["Retry-After"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Accept"],
+        expose_headers=["Retry-After", "X-Request-ID"],
         # Credentials travel in headers the page sets, not in cookies.
         allow_credentials=False,
         max_age=600,
     )
 
 
-def install(app: FastAPI, cors_origins: list[str]) -> None:
+def describe_cors(origins: list[str], allow_loopback: bool) -> str:
+    """One line for the start-up log: what browsers may call the API."""
+    if not origins and not allow_loopback:
+        return (
+            "CORS is off: web pages on other origins cannot call the API. To allow some, "
+            "set CIS_CORS_ORIGINS=https://app.example.com,http://localhost:5173"
+        )
+    allowed = list(origins) + (
+        ["http://localhost:*", "http://127.0.0.1:*"] if allow_loopback else []
+    )
+    return f"CORS allows: {', '.join(allowed)}"
+
+
+def install(app: FastAPI, cors_origins: list[str], allow_loopback: bool = False) -> None:
     """CORS inside, security headers outside, so preflight answers carry them too."""
-    install_cors(app, cors_origins)
+    install_cors(app, cors_origins, allow_loopback)
     install_security_headers(app)

@@ -25,7 +25,17 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        sys.exit(f"invalid configuration: {exc}")
+        sys.exit(describe_invalid_settings(exc))
+
+
+def describe_invalid_settings(exc: ValidationError) -> str:
+    """One line per bad variable, named as it is set: `CIS_PORT: ...`."""
+    lines = ["invalid configuration:"]
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        lines.append(f"  CIS_{field.upper()}: {message}")
+    return "\n".join(lines)
 
 
 def _logging(level: str) -> None:
@@ -49,6 +59,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    shown = f"[{host}]" if ":" in host else host
+    log.info("serving on http://%s:%d (API docs: http://%s:%d/docs)", shown, port, shown, port)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     return 0
 

@@ -10,7 +10,36 @@ phone's motion-photo video) that a decoder never looks at.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import IO
+
+
+@dataclass(frozen=True)
+class Format:
+    """What the service knows of an accepted image type."""
+
+    pil: str  # Pillow's format name
+    extension: str  # of a download without a file name
+
+
+FORMATS: dict[str, Format] = {
+    "image/jpeg": Format("JPEG", ".jpg"),
+    "image/png": Format("PNG", ".png"),
+    "image/gif": Format("GIF", ".gif"),
+    "image/webp": Format("WEBP", ".webp"),
+    "image/avif": Format("AVIF", ".avif"),
+}
+ACCEPTED_TYPES: tuple[str, ...] = tuple(FORMATS)
+# Names clients send for the same types; stored under the canonical one.
+ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+
+
+def canonical_type(content_type: str) -> str | None:
+    """The accepted type a client's Content-Type names (case, aliases), else None."""
+    normalized = content_type.strip().lower()
+    normalized = ALIASES.get(normalized, normalized)
+    return normalized if normalized in FORMATS else None
+
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _CHUNK = 64 * 1024

@@ -24,7 +24,9 @@ from cloud_image_service.domain.errors import (
     NotUploaded,
     PayloadTooLarge,
     ValidationFailed,
+    VerificationInProgress,
 )
+from cloud_image_service.domain.formats import FORMATS
 from cloud_image_service.domain.models import (
     KEY_PREFIX,
     UPLOAD_PREFIX,
@@ -42,13 +44,6 @@ __all__ = ["Download", "ImageService", "Limits", "NewUpload", "canonical_id", "i
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-    "image/avif": ".avif",
-}
 # What GET, download and complete see; trashed and deleting records are as missing.
 VISIBLE = (Status.PENDING, Status.READY, Status.REJECTED)
 
@@ -90,9 +85,14 @@ def image_id_of(key: str) -> str | None:
     return None
 
 
+def _extension(content_type: str) -> str:
+    known = FORMATS.get(content_type)
+    return known.extension if known else ""
+
+
 def content_disposition(image: Image, disposition: str = "attachment") -> str:
     """RFC 6266 header: an ASCII fallback name plus the exact UTF-8 name."""
-    name = image.filename or f"{image.image_id}{EXTENSIONS.get(image.content_type, '')}"
+    name = image.filename or f"{image.image_id}{_extension(image.content_type)}"
     fallback = "".join(
         c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
     )
@@ -179,7 +179,10 @@ class ImageService:
 
     def complete(self, image_id: str, owner: str | None = None) -> Image:
         """The client says the upload is done: verify now (409 if nothing arrived)."""
-        return _not_rejected(self.confirm(self.get(image_id, owner), require_object=True))
+        image = _not_rejected(self.confirm(self.get(image_id, owner), require_object=True))
+        if image.status is not Status.READY:  # never a 200 that still says "pending"
+            raise VerificationInProgress(image.image_id, 1)
+        return image
 
     def download(
         self,

@@ -49,7 +49,7 @@ class Limits:
     # A verifier renews its claim as it goes; one killed mid-way blocks others this long.
     claim_lease_seconds: int = 15
     # A second caller waits this long for the first one's verdict, then gets a 409.
-    confirm_wait_seconds: float = 3.0
+    confirm_wait_seconds: float = 5.0
     trash_days: int = 0
 
 
@@ -90,6 +90,7 @@ class Verifier:
         try:
             if staged is not None:
                 self._take_upload(image, staged)
+                self._claim(image.image_id, token)  # renew: the copy may have taken a while
             return self._verify(image, token)
         except ServiceError:  # a store, the memory budget: let a later attempt decide
             self.catalog.release(image.image_id, token)
@@ -113,7 +114,7 @@ class Verifier:
         except ImageRejected as exc:
             return self.reject(image, exc.reason, token)
         if self._claim(image.image_id, token) is None:  # the lease ran out: another decides
-            return self._current(image.image_id)
+            return self._await_verdict(image)
         if verified.trailing_bytes_removed:
             self.storage.truncate(image.key, verified.size, image.content_type)
         changes: dict[str, object] = {
@@ -128,7 +129,7 @@ class Verifier:
         ready = self.catalog.transition(
             image.image_id, Status.PENDING, changes, remove=("expires_at",), claim=token
         )
-        return ready or self._current(image.image_id)
+        return ready or self._await_verdict(image)  # lost the claim meanwhile: theirs stands
 
     def _check(self, image: Image) -> Verified:
         limits = self.limits
@@ -159,12 +160,12 @@ class Verifier:
     def _await_verdict(self, image: Image) -> Image:
         """Another verifier holds the claim: wait (bounded) for its result, then a 409."""
         deadline = time.monotonic() + self.limits.confirm_wait_seconds
-        current = image
-        while time.monotonic() < deadline:
+        current = self._current(image.image_id)
+        while current.status is Status.PENDING and time.monotonic() < deadline:
             time.sleep(0.1)
             current = self._current(image.image_id)
-            if current.status is not Status.PENDING:
-                return current
+        if current.status is not Status.PENDING:
+            return current
         left = (current.claim_until or 0) - int(time.time())
         raise VerificationInProgress(image.image_id, max(1, min(left, 5)))
 

@@ -17,16 +17,8 @@ from PIL import Image as PILImage
 
 from cloud_image_service.domain.budget import UNLIMITED, MemoryBudget, decoded_bytes
 from cloud_image_service.domain.errors import ServiceError
-from cloud_image_service.domain.formats import Truncated, image_end, sniff
+from cloud_image_service.domain.formats import FORMATS, Truncated, image_end, sniff
 
-# Pillow's format name for each allowed Content-Type.
-PIL_FORMATS = {
-    "image/jpeg": "JPEG",
-    "image/png": "PNG",
-    "image/gif": "GIF",
-    "image/webp": "WEBP",
-    "image/avif": "AVIF",
-}
 _CHUNK = 1024 * 1024
 _SPOOL_IN_MEMORY = 2 * 1024 * 1024  # larger objects spill to a temporary file
 
@@ -146,7 +138,7 @@ def verify_image(
         keep = _end_of_image(spool, declared_type, size, trailing)
         sha256 = _sha256(spool, keep)
         try:  # last: closing the decoded image (to free its pixels) closes the spool too
-            width, height = _decode(spool, PIL_FORMATS[declared_type], max_pixels, budget)
+            width, height = _decode(spool, FORMATS[declared_type].pil, max_pixels, budget)
         except (ImageRejected, ServiceError):  # ServiceError: the memory budget stayed taken
             raise
         except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:

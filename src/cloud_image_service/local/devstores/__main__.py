@@ -52,12 +52,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(data_dir: Path) -> None:
     """Run both stores persisted under data_dir, print the service's environment."""
-    s3 = SeaweedS3(data_dir / "seaweedfs")
-    dynamodb = DynamoDBLocal(db_path=data_dir / "dynamodb")
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop_requested.set())
     # suppress outermost: on Ctrl-C, even mid-start, both stores stop before main returns.
-    with contextlib.suppress(KeyboardInterrupt), s3, dynamodb:
+    # DynamoDB Local is made (its port chosen) only once SeaweedFS listens: no collision.
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        SeaweedS3(data_dir / "seaweedfs") as s3,
+        DynamoDBLocal(db_path=data_dir / "dynamodb") as dynamodb,
+    ):
         for key, value in _environment(s3, dynamodb).items():
             print(f"export {key}={shlex.quote(value)}", flush=True)
         print(f"# data in {data_dir}; Ctrl-C stops both", file=sys.stderr, flush=True)

@@ -77,12 +77,16 @@ def hold_free_port_pair(held: contextlib.ExitStack, offset: int) -> int:
     raise RuntimeError(f"no free loopback port pair {offset} apart")
 
 
+class PortsTaken(RuntimeError):
+    """A port chosen for a server was taken by another process before the server bound it."""
+
+
 def require_free(ports: list[int]) -> None:
     """Fail if a port is taken: the readiness probe could be answered by another server."""
     with contextlib.ExitStack() as held:
         taken = [port for port in ports if not _hold_port(held, port, reuse=True)]
     if taken:
-        raise RuntimeError(f"ports already in use on {LOOPBACK}: {taken}")
+        raise PortsTaken(f"ports already in use on {LOOPBACK}: {taken}")
 
 
 def _terminate(process: subprocess.Popen[bytes], grace: float) -> None:
@@ -110,6 +114,7 @@ class LocalServer:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
+        self._started = False  # once started, the ports stay: clients point at them
 
     @property
     def running(self) -> bool:
@@ -117,20 +122,41 @@ class LocalServer:
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 60) -> None:
-        """Launch the server and return once it answers requests."""
+        """Launch the server and return once it answers requests.
+
+        Ports are chosen free, but another process can take one between the choice and
+        the server's bind: the first start then chooses new ports and tries once more.
+        """
         if self.running:
             raise RuntimeError(f"{self.name} is already running")
+        try:
+            self._start_once(timeout)
+        except PortsTaken:
+            if self._started:
+                raise  # a restart must come back on the same ports
+            self.choose_ports()
+            self._start_once(timeout)
+        self._started = True
+
+    def _start_once(self, timeout: float) -> None:
         self.stop()  # reap a process that died on its own
         self._prepare()
         self._launch()
         try:
             self._wait_ready(timeout)
+        except PortsTaken:
+            self.stop()
+            raise
         except RuntimeError as error:
             self.stop()
             raise RuntimeError(f"{error}\n{self._log_tail()}") from None
         except BaseException:
             self.stop()
             raise
+
+    def choose_ports(self) -> None:
+        """Pick free ports for every listener (again)."""
+        raise NotImplementedError
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after a few seconds); no-op if not started."""
@@ -215,6 +241,8 @@ class LocalServer:
             process = self._process
             if process is None or process.poll() is not None:
                 code = None if process is None else process.returncode
+                if "address already in use" in self._log_tail().lower():
+                    raise PortsTaken(f"{self.name} could not bind its ports")
                 raise RuntimeError(f"{self.name} exited during start (code {code})")
             try:
                 self._probe()

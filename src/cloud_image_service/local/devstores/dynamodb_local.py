@@ -111,8 +111,13 @@ class DynamoDBLocal(LocalServer):
         self._workdir = Path(tempfile.mkdtemp(prefix="dynamodb-local-"))
         weakref.finalize(self, shutil.rmtree, self._workdir, ignore_errors=True)
         super().__init__((self.db_path or self._workdir) / "dynamodb-local.log")
+        self.choose_ports()
+
+    def choose_ports(self) -> None:
+        """A free port; kept across restarts (clients point at it)."""
         self.port = free_port()
         self.endpoint_url = f"http://{LOOPBACK}:{self.port}"
+        self.__dict__.pop("_client", None)  # the probe client points at the old port
 
     @cached_property
     def _client(self) -> DynamoDBClient:

@@ -100,9 +100,13 @@ class SeaweedS3(LocalServer):
         self.access_key = access_key
         self.secret_key = secret_key
         self.weed = weed or _default_weed()
-        # Chosen once: a restart must come back where the clients already point.
+        self.choose_ports()
+
+    def choose_ports(self) -> None:
+        """Every listener on a free port; kept across restarts (clients point at them)."""
         self.ports = _weed_ports()
         self.endpoint_url = f"http://{LOOPBACK}:{self.ports['s3.port']}"
+        self.__dict__.pop("_client", None)  # the probe client points at the old port
 
     @property
     def identity_path(self) -> Path:

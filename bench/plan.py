@@ -1,0 +1,106 @@
+"""What a run measures: the scenarios and their sizes, counts and concurrencies."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# The scenarios in the order they run, whatever order `--scenarios` names them in: the list
+# scenarios first, while the table holds exactly the sizes asked for; the stall last, because
+# it freezes the stores.
+SCENARIOS = ("listing", "presign", "flow", "health", "verification", "stall")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run; `--quick` only changes the defaults."""
+
+    requests: int
+    concurrency: tuple[int, ...]
+    small: int
+    large: int
+    user_images: int
+    list_requests: int
+    warmup: int
+    stack_warmup: int
+    seed_threads: int
+    flows: int
+    flow_concurrency: tuple[int, ...]
+    health_requests: int
+    health_concurrency: tuple[int, ...]
+    verifications: int
+    verification_concurrency: tuple[int, ...]
+    scenarios: tuple[str, ...]
+
+
+FULL = Plan(
+    requests=400,
+    concurrency=(1, 8, 32),
+    small=1_000,
+    large=50_000,
+    user_images=200,
+    list_requests=200,
+    warmup=50,
+    stack_warmup=1_000,
+    seed_threads=8,
+    flows=200,
+    flow_concurrency=(1, 8),
+    health_requests=1_000,
+    health_concurrency=(1, 8),
+    verifications=200,
+    verification_concurrency=(1, 8),
+    scenarios=SCENARIOS,
+)
+QUICK = dataclasses.replace(
+    FULL,
+    requests=200,
+    small=500,
+    large=5_000,
+    user_images=100,
+    list_requests=100,
+    warmup=20,
+    flows=50,
+    health_requests=400,
+    verifications=50,
+)
+
+
+def plan_problem(plan: Plan) -> str | None:
+    """Why the plan cannot run, or None."""
+    concurrencies = (
+        plan.concurrency
+        + plan.flow_concurrency
+        + plan.health_concurrency
+        + plan.verification_concurrency
+    )
+    counts = (
+        plan.requests,
+        plan.list_requests,
+        plan.flows,
+        plan.health_requests,
+        plan.verifications,
+    )
+    if not 0 < plan.user_images <= plan.small < plan.large:
+        return "need 0 < --user-images <= --small < --large"
+    if (
+        not all(
+            (
+                plan.concurrency,
+                plan.flow_concurrency,
+                plan.health_concurrency,
+                plan.verification_concurrency,
+            )
+        )
+        or min(concurrencies) < 1
+        or min(counts) < 2
+    ):
+        # Two timings at least: the percentiles need them.
+        return (
+            "need every --*concurrency >= 1, --requests, --list-requests, --flows, "
+            "--health-requests and --verifications >= 2"
+        )
+    if plan.seed_threads < 1 or min(plan.warmup, plan.stack_warmup) < 0:
+        return "need --seed-threads >= 1, --warmup >= 0 and --stack-warmup >= 0"
+    if not plan.scenarios:
+        return "need at least one scenario"
+    return None
