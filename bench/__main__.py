@@ -15,7 +15,7 @@ import bench
 from bench.harness import TOKEN_ENV, external_target, managed_target, progress
 from bench.plan import FULL, QUICK, SCENARIOS, Plan, plan_problem
 from bench.report import publish
-from bench.scenarios import run_scenarios
+from bench.scenarios import Outcome, run_scenarios, variants
 
 
 def resolve_plan(args: argparse.Namespace) -> Plan:
@@ -109,6 +109,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="POST /images/{id}/complete concurrencies (1,8)",
     )
     parser.add_argument(
+        "--variant-rounds",
+        type=int,
+        help="rounds of the variants scenario, each input and pipeline once (5; --quick 2)",
+    )
+    parser.add_argument(
         "--service-log-level",
         default="warning",
         help="CIS_LOG_LEVEL of the managed service; 'info' adds uvicorn's access log (warning)",
@@ -141,16 +146,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     args = parse_args(argv)
     plan = resolve_plan(args)
+    # First, alone: it needs no service or store, and they would take CPU from it.
+    made = variants.run(plan) if "variants" in plan.scenarios else None
+    outcome, target = Outcome(variants=made), None
     with ExitStack() as stack:
-        if args.url:
-            token = args.token or os.environ.get(TOKEN_ENV) or None
-            target = external_target(args.url, args.pid, token, plan)
-        else:
-            target = managed_target(stack, args, plan)
-        outcome = run_scenarios(target, plan)
+        if set(plan.scenarios) - {"variants"}:
+            if args.url:
+                token = args.token or os.environ.get(TOKEN_ENV) or None
+                target = external_target(args.url, args.pid, token, plan)
+            else:
+                target = managed_target(stack, args, plan)
+            outcome = dataclasses.replace(run_scenarios(target, plan), variants=made)
         # Reported before anything stops: a failing shutdown must not lose the results.
         status = publish(args, target, plan, outcome, time.perf_counter() - started)
-        progress("stopping the service and the stores")
+        if target is not None:
+            progress("stopping the service and the stores")
     return status
 
 

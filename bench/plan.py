@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-# The scenarios in the order they run, whatever order `--scenarios` names them in: the list
-# scenarios first, while the table holds exactly the sizes asked for; the stall last, because
-# it freezes the stores.
-SCENARIOS = ("listing", "presign", "flow", "health", "verification", "stall")
+# The scenarios in the order they run, whatever order `--scenarios` names them in: the
+# variants first, before the stores start (it needs none, and an idle JVM still takes CPU);
+# the list scenarios next, while the table holds exactly the sizes asked for; the stall last,
+# because it freezes the stores.
+SCENARIOS = ("variants", "listing", "presign", "flow", "health", "verification", "stall")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Plan:
     health_concurrency: tuple[int, ...]
     verifications: int
     verification_concurrency: tuple[int, ...]
+    variant_rounds: int
     scenarios: tuple[str, ...]
 
 
@@ -49,6 +51,7 @@ FULL = Plan(
     health_concurrency=(1, 8),
     verifications=200,
     verification_concurrency=(1, 8),
+    variant_rounds=5,
     scenarios=SCENARIOS,
 )
 QUICK = dataclasses.replace(
@@ -62,6 +65,7 @@ QUICK = dataclasses.replace(
     flows=50,
     health_requests=400,
     verifications=50,
+    variant_rounds=2,
 )
 
 
@@ -101,6 +105,8 @@ def plan_problem(plan: Plan) -> str | None:
         )
     if plan.seed_threads < 1 or min(plan.warmup, plan.stack_warmup) < 0:
         return "need --seed-threads >= 1, --warmup >= 0 and --stack-warmup >= 0"
+    if plan.variant_rounds < 1:
+        return "need --variant-rounds >= 1"
     if not plan.scenarios:
         return "need at least one scenario"
     return None

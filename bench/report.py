@@ -20,6 +20,7 @@ from bench.plan import Plan
 from bench.scenarios import Outcome
 from bench.scenarios.listing import PAGE_SIZE, Walk
 from bench.scenarios.stall import READY, Probe, StallOutcome
+from bench.scenarios.variants import report_lines, target_row
 from bench.steps import sample_png
 
 MAX_LOG_EXAMPLES = 5
@@ -103,7 +104,7 @@ def stall_checks(stall: StallOutcome) -> list[Check]:
 
 def all_checks(outcome: Outcome) -> list[Check]:
     """The targets of the scenarios that ran, in the report's order."""
-    checks = []
+    checks = [Check(*target_row(outcome.variants))] if outcome.variants is not None else []
     if outcome.uploads is not None:
         checks.append(upload_cpu_check(outcome.uploads))
     if outcome.listing is not None:
@@ -283,7 +284,7 @@ def request_results(outcome: Outcome) -> list[Result]:
 
 def sections(outcome: Outcome) -> list[list[str]]:
     """The report's blocks after the header, for the scenarios that ran."""
-    blocks = []
+    blocks = [report_lines(outcome.variants)] if outcome.variants is not None else []
     if rows := request_results(outcome):
         failures = outcome.verification.failures if outcome.verification else {}
         label = "Failed verifications by reason (preparation and warm-up included)"
@@ -331,17 +332,17 @@ def markdown(report: dict[str, Any], outcome: Outcome, checks: list[Check]) -> s
 
 
 def build_report(
-    target: Target, plan: Plan, outcome: Outcome, checks: list[Check], total_s: float
+    target: Target | None, plan: Plan, outcome: Outcome, checks: list[Check], total_s: float
 ) -> dict[str, Any]:
     """The JSON form; the markdown is rendered from it."""
     plan_text = ", ".join(f"{f.name}={getattr(plan, f.name)}" for f in dataclasses.fields(Plan))
     flow, verification = outcome.flow, outcome.verification
     return {
         "machine": machine(),
-        "service": target.description,
-        "auth": target.auth.description,
+        "service": target.description if target else "not started (no scenario needs it)",
+        "auth": target.auth.description if target else "n/a (no request sent)",
         "plan": plan_text,
-        "service_log": service_log_summary(target.log),
+        "service_log": service_log_summary(target.log if target else None),
         "results": [dataclasses.asdict(r) for r in request_results(outcome)],
         "walks": [dataclasses.asdict(w) for w in outcome.listing.walks] if outcome.listing else [],
         # `requests` and `requests_per_s` count flows here; the CPU is per flow.
@@ -350,17 +351,22 @@ def build_report(
         "flow_leftovers": flow.leftovers if flow else None,
         "verification_failures": verification.failures if verification else {},
         "stall": dataclasses.asdict(outcome.stall) if outcome.stall else None,
+        "variants": dataclasses.asdict(outcome.variants) if outcome.variants else None,
         "targets": [dataclasses.asdict(c) for c in checks],
         "total_seconds": total_s,
     }
 
 
 def publish(
-    args: argparse.Namespace, target: Target, plan: Plan, outcome: Outcome, elapsed_s: float
+    args: argparse.Namespace,
+    target: Target | None,
+    plan: Plan,
+    outcome: Outcome,
+    elapsed_s: float,
 ) -> int:
     """Print the report (and write the JSON); the exit status: 1 when anything failed."""
     # Failed: a request, flow or verification, an incomplete list, records the flows left
-    # behind, or a frozen store's wrong answer. Missed targets are only reported.
+    # behind, a frozen store's wrong answer, or a variants run. Missed targets are only reported.
     checks = all_checks(outcome)
     report = build_report(target, plan, outcome, checks, elapsed_s)
     print(markdown(report, outcome, checks), flush=True)
@@ -372,4 +378,5 @@ def publish(
     leftovers = outcome.flow.leftovers if outcome.flow else 0
     incomplete = not all(w.complete for w in walks) or leftovers > 0
     stalled = outcome.stall is not None and outcome.stall.failed
+    failed = failed or (outcome.variants is not None and outcome.variants.failed)
     return 1 if failed or incomplete or stalled else 0

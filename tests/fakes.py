@@ -73,7 +73,9 @@ class FakeStorage:
         self._touch("truncate")
         self.put(key, self.blobs[key][:length])
 
-    def put(self, key: str, data: bytes, age_seconds: float = 0) -> None:
+    def put(
+        self, key: str, data: bytes, content_type: str | None = None, age_seconds: float = 0
+    ) -> None:
         """Store an object as if uploaded `age_seconds` ago."""
         self.blobs[key] = data
         self.modified[key] = utcnow() - timedelta(seconds=age_seconds)
@@ -146,6 +148,9 @@ class FakeCatalog:
         values = {k: Status(v) if k == "status" else v for k, v in changes.items()}
         if "status" in changes and "due_at" not in changes:
             values["due_at"] = None
+            values["due_kind"] = None
+        elif "due_at" in changes:
+            values["due_kind"] = changes.get("due_kind") or changes.get("status")
         updated = image.replace(**values, **dict.fromkeys(remove))
         self.images[image_id] = updated
         if updated.status is not Status.PENDING:
@@ -169,17 +174,24 @@ class FakeCatalog:
         if self.claims.get(image_id, ("", 0))[0] == token:
             del self.claims[image_id]
 
-    def due(self, kind: Status, now: int, limit: int = 100) -> list[Image]:
+    def due(self, kind: str, now: int, limit: int = 100) -> list[Image]:
         def due_at(image: Image) -> datetime | None:
             return image.due_at or (image.expires_at if image.status is Status.PENDING else None)
 
         return [
             image
             for image in list(self.images.values())
-            if image.status is kind
+            if (image.due_kind or image.status.value) == kind
             and (when := due_at(image)) is not None
             and int(when.timestamp()) <= now
         ][:limit]
+
+    def take_due(self, image_id: str, kind: str, seen: datetime | None, until: datetime) -> bool:
+        image = self.images.get(image_id)
+        if image is None or (image.due_kind or image.status.value) != kind or image.due_at != seen:
+            return False
+        self.images[image_id] = image.replace(due_at=until)
+        return True
 
     def scan(self) -> Iterator[list[Image]]:
         yield list(self.images.values())

@@ -1,7 +1,8 @@
 """The scenarios, one module each, and the order they run in (`bench.plan.SCENARIOS`).
 
 Each runs as a user of its own, `bench-<run>-<role>`, fresh every run: a reused table holds
-earlier runs' users.
+earlier runs' users. `variants` is apart: it needs no service, so `__main__` runs it first,
+before any store starts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bench.scenarios import flow, health, listing, presign, stall, verification
 from bench.scenarios.flow import FlowOutcome
 from bench.scenarios.listing import ListingOutcome
 from bench.scenarios.stall import StallOutcome
+from bench.scenarios.variants import VariantsOutcome
 from bench.scenarios.verification import VerificationOutcome
 
 # Scenarios whose numbers depend on a warm stack (the list scenario warms it itself).
@@ -33,6 +35,7 @@ class Outcome:
     health: list[Result] | None = None
     verification: VerificationOutcome | None = None
     stall: StallOutcome | None = None
+    variants: VariantsOutcome | None = None  # run by __main__, before any store starts
 
 
 def check_access(target: Target, user_id: str) -> None:

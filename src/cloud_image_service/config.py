@@ -10,7 +10,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloud_image_service.auth.ratelimit import parse_rate_limit
+from cloud_image_service.domain.variants import DEFAULT_VARIANTS, VariantSpec, parse_variants
 from cloud_image_service.domain.verify import TrailingData
+from cloud_image_service.imaging import OutputFormat
 
 # What a browser sends as Origin: a scheme, a host (name, IPv4 or [IPv6]) and maybe a port.
 _ORIGIN = re.compile(r"^https?://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
@@ -127,6 +129,15 @@ class Settings(BaseSettings):
     verify_rate_limit: str = Field(
         default="", description="Verifications (complete, verifying downloads) per caller."
     )
+    variants: str = Field(
+        default=DEFAULT_VARIANTS,
+        description="Named variants made for every image, name:size (fits in size x size), "
+        "comma-separated; empty: none.",
+    )
+    variant_format: OutputFormat = Field(default="webp", description="webp, avif or jpeg.")
+    variant_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the worker looks for variants to make."
+    )
     trash_days: int = Field(
         default=0, ge=0, le=3650, description="Days a deleted image stays restorable; 0: off."
     )
@@ -163,6 +174,17 @@ class Settings(BaseSettings):
                     "(e.g. https://app.example.com or http://localhost:5173)"
                 )
         return value
+
+    @field_validator("variants")
+    @classmethod
+    def _valid_variants(cls, value: str) -> str:
+        parse_variants(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def variant_specs(self) -> tuple[VariantSpec, ...]:
+        """The parsed CIS_VARIANTS."""
+        return parse_variants(self.variants)
 
     @field_validator("rate_limit", "verify_rate_limit")
     @classmethod

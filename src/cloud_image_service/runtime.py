@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
+from PIL import Image as PILImage
 
 from cloud_image_service.adapters.bucket_setup import BucketSetup
 from cloud_image_service.adapters.clients import (
@@ -31,6 +31,7 @@ from cloud_image_service.domain.budget import MemoryBudget, return_pixel_memory_
 from cloud_image_service.domain.models import UPLOAD_PREFIX
 from cloud_image_service.domain.pagination import CursorCodec
 from cloud_image_service.domain.service import ImageService, Limits
+from cloud_image_service.domain.variants import VariantMaker
 from cloud_image_service.local.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ class Runtime:
     sqs: SQSClient | None = None
     embedded: EmbeddedServer | None = None
     worker: Worker | None = None
-    worker_thread: threading.Thread | None = None
 
     def init_resources(self) -> list[str]:
         """Create bucket, table, queue and event wiring if absent (idempotent); warnings."""
@@ -74,7 +74,8 @@ class Runtime:
         return Sweeper(self.service, object_grace_seconds=self.settings.presign_ttl_seconds + 60)
 
     def make_worker(self, wait_seconds: int = 10) -> Worker:
-        """A worker on this runtime's queue (none when events are off: it only sweeps)."""
+        """A worker: events from this runtime's queue (none when events are off), variant
+        jobs, the sweep."""
         queue = None
         if self.sqs is not None:
             queue = UploadQueue.named(self.sqs, self.settings.queue_name)
@@ -84,18 +85,21 @@ class Runtime:
             queue,
             self.settings.sweep_interval_seconds,
             wait_seconds,
+            self.service.variants,
+            self.settings.variant_poll_seconds,
         )
 
     def start_worker(self) -> None:
-        """Run the worker in a thread of this process (the embedded default)."""
+        """Run the worker on threads of this process (the embedded default)."""
         self.worker = self.make_worker(wait_seconds=1)
-        self.worker_thread = self.worker.start_thread()
+        self.service.verifier.on_ready = self.worker.nudge  # variants at once, not in 1 s
+        self.worker.start()
 
     def close(self) -> None:
         """Stop what the runtime started."""
-        if self.worker is not None and self.worker_thread is not None:
+        if self.worker is not None:
             self.worker.stop()
-            self.worker_thread.join(timeout=5)
+            self.worker.join(timeout=5)
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -129,6 +133,7 @@ def _limits(settings: Settings) -> Limits:
         rejected_ttl_seconds=settings.rejected_ttl_seconds,
         trailing_data=settings.trailing_data,
         trash_days=settings.trash_days,
+        variants=bool(settings.variant_specs),
     )
 
 
@@ -179,6 +184,8 @@ def build_runtime(
     instead of starting one, so that operator commands can reach its in-memory data.
     """
     return_pixel_memory_to_the_os()
+    # Pillow's own decompression-bomb limit (89 MP) would refuse what CIS_MAX_PIXELS allows.
+    PILImage.MAX_IMAGE_PIXELS = settings.max_pixels
     embedded = _embedded(settings, attach_embedded)
     session = _session(settings, embedded)
     local = embedded.endpoint_url if embedded else None
@@ -193,7 +200,19 @@ def build_runtime(
     if settings.events_enabled:
         sqs = make_sqs_client(session, local or settings.sqs_endpoint_url, timeout, attempts)
     budget = MemoryBudget.megabytes(settings.verify_memory_mb, settings.verify_wait_seconds)
-    service = ImageService(storage, catalog, _cursor_codec(settings), _limits(settings), budget)
+    variants = None
+    if settings.variant_specs:
+        variants = VariantMaker(
+            storage,
+            catalog,
+            settings.variant_specs,
+            settings.variant_format,
+            settings.max_pixels,
+            budget,
+        )
+    service = ImageService(
+        storage, catalog, _cursor_codec(settings), _limits(settings), budget, variants
+    )
     keys = ApiKeyStore(settings.keys_table, ddb)
     runtime = Runtime(
         settings,

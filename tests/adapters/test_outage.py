@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,14 @@ def app(own_stores: RealStores) -> Iterator[AppServer]:
     server.stop()
 
 
+def _until_ready(api: httpx.Client, seconds: float = 30) -> None:
+    """A restarted store may take its first requests slowly (a JVM warming up)."""
+    deadline = time.monotonic() + seconds
+    while api.get("/ready").status_code != 200:
+        assert time.monotonic() < deadline, "the service did not become ready again"
+        time.sleep(0.5)
+
+
 def _assert_503(response: httpx.Response, store: str) -> None:
     assert response.status_code == 503, response.text
     body = response.json()
@@ -60,7 +69,7 @@ def test_dynamodb_down_then_back(own_stores: RealStores, app: AppServer, png: by
             assert "DynamoDB" in ready.json()["checks"]["dynamodb"]
         finally:
             own_stores.dynamodb.start()
-        assert api.get("/ready").status_code == 200
+        _until_ready(api)
         assert api.get(f"/images/{image_id}/download").status_code == 200
         presign(api, "outage-user")
 
@@ -78,7 +87,7 @@ def test_s3_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -
             assert api.get("/ready").status_code == 503
         finally:
             own_stores.s3.restart()
-        assert api.get("/ready").status_code == 200
+        _until_ready(api)
         url = download_url(api, image_id)
         assert httpx.get(url, timeout=30).content == png
         assert api.delete(f"/images/{image_id}").status_code == 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -122,13 +123,17 @@ class ImageCatalog:
         A change of status drops the sweep-index key unless `changes` sets a new one,
         and leaving `pending` drops any claim.
         """
+        changes = dict(changes)
+        kind = changes.pop("due_kind", None)
         if "status" in changes:
-            if DUE_AT in changes:  # the new status waits for the sweep until then
-                changes = changes | {DUE_SHARD: due_shard(changes["status"], image_id)}
+            if DUE_AT in changes:  # the new status waits for the sweep (or a job) until then
+                kind = kind or changes["status"]
             else:
                 remove = (*remove, DUE_SHARD, DUE_AT)
             if changes["status"] != Status.PENDING.value:
                 remove = (*remove, *_CLAIM_ATTRIBUTES)
+        if kind is not None:
+            changes[DUE_SHARD] = due_shard(kind, image_id)
         condition, values = _status_condition(expected)
         if claim is not None:
             condition += " AND claim_token = :claim"
@@ -186,8 +191,8 @@ class ImageCatalog:
         )
         return from_item(response["Attributes"]) if response else None
 
-    def due(self, kind: Status, now: int, limit: int = 100) -> list[Image]:
-        """Records of a kind of sweep work due by `now`, from the sparse index."""
+    def due(self, kind: str, now: int, limit: int = 100) -> list[Image]:
+        """Records of a kind of work (a status, or `variants`) due by `now`, from the index."""
         found: list[Image] = []
         for shard in range(DUE_SHARDS):
             response = self._call(
@@ -197,7 +202,7 @@ class ImageCatalog:
                     IndexName=DUE_INDEX,
                     KeyConditionExpression=f"{DUE_SHARD} = :shard AND {DUE_AT} <= :now",
                     ExpressionAttributeValues={
-                        ":shard": {"S": shard_key(kind.value, shard)},
+                        ":shard": {"S": shard_key(kind, shard)},
                         ":now": {"N": str(now)},
                     },
                     Limit=limit,
@@ -206,8 +211,29 @@ class ImageCatalog:
             found.extend(from_item(item) for item in response.get("Items", []))
         return found
 
+    def take_due(self, image_id: str, kind: str, seen: datetime | None, until: datetime) -> bool:
+        """Push a due job out to `until` (a lease) only if it is still as `seen`."""
+        values: dict[str, Any] = {":shard": {"S": due_shard(kind, image_id)}}
+        condition = f"{DUE_SHARD} = :shard"
+        if seen is not None:
+            condition += f" AND {DUE_AT} = :seen"
+            values[":seen"] = typed_value(seen)
+        taken = conditional_write(
+            BACKEND,
+            partial(
+                self.client.update_item,
+                TableName=self.table,
+                Key={"image_id": {"S": image_id}},
+                UpdateExpression=f"SET {DUE_AT} = :until",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values | {":until": typed_value(until)},
+            ),
+        )
+        return taken is not None
+
     def statuses(self, image_ids: list[str]) -> dict[str, Status]:
         """Status of each existing record among `image_ids` (at most 100)."""
+        image_ids = sorted(set(image_ids))  # BatchGetItem refuses a key twice
         if not image_ids:
             return {}
         request: Any = {

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from cloud_image_service.domain.models import Image, Status, format_timestamp, parse_timestamp
+from cloud_image_service.domain.models import (
+    Image,
+    Status,
+    Variant,
+    format_timestamp,
+    parse_timestamp,
+)
 
 Item = dict[str, Any]
 
@@ -29,7 +36,7 @@ def due_shard(kind: str, image_id: str) -> str:
 
 
 def typed_value(value: object) -> dict[str, Any]:
-    """DynamoDB's typed form of a str, int, datetime or list of str."""
+    """DynamoDB's typed form of a str, int, datetime, list, dict or Variant."""
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int):
@@ -40,6 +47,10 @@ def typed_value(value: object) -> dict[str, Any]:
         return {"S": value}
     if isinstance(value, list | tuple):
         return {"L": [typed_value(element) for element in value]}
+    if isinstance(value, Variant):
+        return typed_value(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {"M": {str(key): typed_value(element) for key, element in value.items()}}
     raise TypeError(f"no DynamoDB type for {type(value).__name__}")
 
 
@@ -53,7 +64,7 @@ def to_item(image: Image) -> Item:
         "status": {"S": image.status.value},
         "tags": typed_value(list(image.tags)),
     }
-    optional = {
+    optional: dict[str, object] = {
         "description": image.description,
         "filename": image.filename,
         "size": image.size,
@@ -63,13 +74,36 @@ def to_item(image: Image) -> Item:
         "reason": image.reason,
         "trailing_bytes_removed": image.trailing_bytes_removed,
         "trashed_at": image.trashed_at,
+        "upload_id": image.upload_id,
         TTL_ATTRIBUTE: image.expires_at,
     }
     due = image.due_at or (image.expires_at if image.status is Status.PENDING else None)
     if due is not None:
-        optional |= {DUE_SHARD: due_shard(image.status.value, image.image_id), DUE_AT: due}
+        kind = image.due_kind or image.status.value
+        optional |= {DUE_SHARD: due_shard(kind, image.image_id), DUE_AT: due}
+    if image.variants:
+        optional["variants"] = image.variants
+    optional["placeholder"] = image.placeholder
     item |= {name: typed_value(value) for name, value in optional.items() if value is not None}
     return item
+
+
+def _variants(item: Item) -> dict[str, Variant]:
+    found = item.get("variants", {}).get("M", {})
+    return {
+        name: Variant(
+            width=int(value["M"]["width"]["N"]),
+            height=int(value["M"]["height"]["N"]),
+            size=int(value["M"]["size"]["N"]),
+            content_type=value["M"]["content_type"]["S"],
+        )
+        for name, value in found.items()
+    }
+
+
+def _due_kind(item: Item) -> str | None:
+    shard = _text(item, DUE_SHARD)
+    return shard.rsplit("#", 1)[0] if shard else None
 
 
 def from_item(item: Item) -> Image:
@@ -93,6 +127,11 @@ def from_item(item: Item) -> Image:
         trashed_at=_time(item, "trashed_at"),
         claim_until=_number(item, "claim_until"),
         due_at=_time(item, DUE_AT),
+        due_kind=_due_kind(item),
+        variants=_variants(item),
+        placeholder=_text(item, "placeholder"),
+        variant_attempts=_number(item, "variant_attempts") or 0,
+        upload_id=_text(item, "upload_id"),
     )
 
 

@@ -186,6 +186,13 @@ class S3Storage:
         except (BotoCoreError, ClientError) as exc:
             raise_unavailable(BACKEND, exc)
 
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Write an object the service made itself (a variant)."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except (BotoCoreError, ClientError) as exc:
+            raise_unavailable(BACKEND, exc)
+
     def delete(self, key: str) -> None:
         """Remove the object; absent already is fine (S3 DELETE is idempotent)."""
         try:

@@ -152,6 +152,14 @@ _VERIFY_ERRORS = errors(
     e422="The bytes failed verification: the message gives the reason.",
     e429="Verification rate limit (`CIS_VERIFY_RATE_LIMIT`) reached.",
 )
+_DOWNLOAD_ERRORS = _VERIFY_ERRORS | errors(
+    404,
+    409,
+    e404="No such image (or another user's, or trashed), or `variant_not_found`: a name "
+    "that is not configured (the message lists them).",
+    e409="Nothing uploaded yet, another request is verifying it, or `variant_not_ready`: "
+    "the variant is being made (see `Retry-After`).",
+)
 
 
 @router.post(
@@ -173,7 +181,7 @@ def complete_upload(
     "/{image_id}/download",
     operation_id="download_image",
     openapi_extra={RATE_LIMIT_EXTENSION: "verify"},
-    responses=_VERIFY_ERRORS,
+    responses=_DOWNLOAD_ERRORS,
     dependencies=[S3Slot],
 )
 def download_image(
@@ -185,9 +193,17 @@ def download_image(
         Literal["attachment", "inline"],
         Query(description="`attachment` downloads; `inline` lets a browser show it."),
     ] = "attachment",
+    variant: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="A configured variant (`thumb`, `preview` by default) instead of "
+            "the original.",
+        ),
+    ] = None,
 ) -> DownloadResponse:
-    """A presigned GET of the bytes (409 before any upload, 422 if rejected)."""
-    download = service.download(image_id, disposition, owner_scope(caller), verify_limit)
+    """A presigned GET of the bytes or of a variant (409 before any upload, 422 if rejected)."""
+    download = service.download(image_id, disposition, owner_scope(caller), verify_limit, variant)
     return DownloadResponse(download_url=download.url, expires_at=download.expires_at)
 
 

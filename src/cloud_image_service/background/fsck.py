@@ -7,7 +7,9 @@ Problems it finds (the `kind` of each):
 - `size_mismatch`: the original's size differs from the record's;
 - `checksum_mismatch` (with `deep`): its SHA-256, re-read, differs from the record's;
 - `stale_pending`: a pending record past its expiry;
-- `unfinished_delete`, `expired_trash`: work the sweep has not done yet.
+- `unfinished_delete`, `expired_trash`: work the sweep has not done yet;
+- `missing_variant`: a variant the record lists whose object is gone;
+- `orphan_variant`: a variant object its record does not list (or no record wants).
 
 Objects and records younger than `min_age_seconds` are skipped: they may belong to an
 upload or a request in flight. A repair re-reads each item just before acting on it.
@@ -26,11 +28,14 @@ from cloud_image_service.domain.errors import ServiceError
 from cloud_image_service.domain.models import (
     KEY_PREFIX,
     UPLOAD_PREFIX,
+    VARIANT_PREFIX,
+    VARIANTS_DUE,
     Image,
     Status,
     StoredObject,
     utcnow,
 )
+from cloud_image_service.domain.removal import object_keys
 from cloud_image_service.domain.service import ImageService, image_id_of
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,8 @@ KINDS = (
     "stale_pending",
     "unfinished_delete",
     "expired_trash",
+    "missing_variant",
+    "orphan_variant",
 )
 _SERVED = (Status.READY, Status.TRASHED)
 
@@ -77,12 +84,14 @@ class Checker:
         self.min_age = timedelta(seconds=min_age_seconds)
         self.deep = deep
         self.progress = progress or (lambda _what, _count: None)
+        self._known_keys: frozenset[str] = frozenset()
 
     def check(self) -> list[Problem]:
         """Every problem found now; changes nothing."""
         now = utcnow()
         cutoff = now - self.min_age
         objects = self._objects(now)
+        self._known_keys = frozenset(objects)
         records = self._records()
         problems = [
             problem
@@ -91,7 +100,7 @@ class Checker:
             for problem in self._check_record(image, objects.get(image.key), now, cutoff)
         ]
         problems += [
-            Problem("orphan_object", image_id_of(stored.key), stored.key, reason)
+            Problem(_orphan_kind(stored.key), image_id_of(stored.key), stored.key, reason)
             for stored in objects.values()
             if stored.last_modified < cutoff
             and (reason := self._unwanted(stored.key, records)) is not None
@@ -100,7 +109,7 @@ class Checker:
 
     def _objects(self, now: datetime) -> dict[str, StoredObject]:
         found: dict[str, StoredObject] = {}
-        for prefix in (KEY_PREFIX, UPLOAD_PREFIX):
+        for prefix in (KEY_PREFIX, UPLOAD_PREFIX, VARIANT_PREFIX):
             for page in self.storage.objects(prefix, now + timedelta(days=1)):
                 found |= {stored.key: stored for stored in page}
                 self.progress("objects", len(found))
@@ -125,6 +134,10 @@ class Checker:
             yield Problem("expired_trash", image.image_id, image.key, "trash days are over")
         if image.status not in _SERVED:
             return
+        for name in image.variants:
+            if image.variant_key(name) not in self._known_keys:
+                key = image.variant_key(name)
+                yield Problem("missing_variant", image.image_id, key, "object missing")
         if stored is None:
             yield Problem("missing_object", image.image_id, image.key, "object missing")
         elif image.size is not None and stored.size != image.size:
@@ -140,10 +153,14 @@ class Checker:
         image = records.get(image_id) if image_id else None
         if image is None:
             return "no record"
-        prefix = KEY_PREFIX if key.startswith(KEY_PREFIX) else UPLOAD_PREFIX
-        if image.status in KEPT_BY[prefix] or image.status is Status.DELETING:
+        if image.status is Status.DELETING:
             return None  # a deleting record's objects are its `unfinished_delete`
-        return f"its record is {image.status.value}"
+        prefix = next(p for p in KEPT_BY if key.startswith(p))
+        if image.status not in KEPT_BY[prefix]:
+            return f"its record is {image.status.value}"
+        if prefix == VARIANT_PREFIX and key.rsplit("/", 1)[-1] not in image.variants:
+            return "its record does not list this variant"
+        return None
 
     def _sha256(self, key: str) -> str | None:
         digest = hashlib.sha256()
@@ -170,7 +187,7 @@ class Checker:
 
     def _repair(self, problem: Problem) -> str:
         image = self.catalog.get(problem.image_id) if problem.image_id else None
-        if problem.kind == "orphan_object":
+        if problem.kind in ("orphan_object", "orphan_variant"):
             assert problem.key is not None
             records = {image.image_id: image} if image else {}
             if self._unwanted(problem.key, records) is None:
@@ -184,7 +201,23 @@ class Checker:
         if problem.kind in ("unfinished_delete", "expired_trash"):
             self.service.remover.remove(image)
             return "removed"
+        if problem.kind == "missing_variant":
+            return self._remake_variant(image, problem)
         return self._reject_changed(image, problem)
+
+    def _remake_variant(self, image: Image, problem: Problem) -> str:
+        """Drop the lost variant from the record; its job (due now) makes it again."""
+        assert problem.key is not None
+        name = problem.key.rsplit("/", 1)[-1]
+        if name not in image.variants or self.storage.head(problem.key) is not None:
+            return "skipped: consistent now"
+        variants = {k: v for k, v in image.variants.items() if k != name}
+        changes: dict[str, object] = {"variants": variants}
+        if image.status is Status.READY:  # a trashed image keeps its purge due; restore remakes
+            changes |= {"due_at": utcnow(), "due_kind": VARIANTS_DUE}
+        if self.catalog.transition(image.image_id, _SERVED, changes) is None:
+            return "skipped: changed meanwhile"
+        return "record fixed: variant due again"
 
     def _sweep_pending(self, image: Image) -> str:
         result = self.service.confirm(image)
@@ -208,5 +241,10 @@ class Checker:
         changes = {"status": Status.REJECTED.value, "reason": reason, "expires_at": expires}
         if self.catalog.transition(image.image_id, image.status, changes) is None:
             return "skipped: changed meanwhile"
-        self.storage.delete(image.key)
+        for key in object_keys(image, self.service.variant_names):  # original and variants
+            self.storage.delete(key)
         return f"rejected: {reason}"
+
+
+def _orphan_kind(key: str) -> str:
+    return "orphan_variant" if key.startswith(VARIANT_PREFIX) else "orphan_object"

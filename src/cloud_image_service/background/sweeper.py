@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from cloud_image_service.domain.errors import ServiceError
-from cloud_image_service.domain.models import KEY_PREFIX, UPLOAD_PREFIX, Status, utcnow
+from cloud_image_service.domain.models import (
+    KEY_PREFIX,
+    UPLOAD_PREFIX,
+    VARIANT_PREFIX,
+    Status,
+    utcnow,
+)
 from cloud_image_service.domain.service import ImageService, image_id_of
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,7 @@ log = logging.getLogger(__name__)
 KEPT_BY = {
     KEY_PREFIX: frozenset({Status.PENDING, Status.READY, Status.TRASHED}),
     UPLOAD_PREFIX: frozenset({Status.PENDING}),
+    VARIANT_PREFIX: frozenset({Status.READY, Status.TRASHED}),
 }
 
 
@@ -87,7 +94,8 @@ class Sweeper:
                 for start in range(0, len(objects), 100):  # BatchGetItem takes 100 keys
                     keys = [stored.key for stored in objects[start : start + 100]]
                     ids = {key: image_id_of(key) for key in keys}
-                    known = catalog.statuses([i for i in ids.values() if i is not None])
+                    # A set: an image's variants share its id, and BatchGetItem refuses twins.
+                    known = catalog.statuses(sorted({i for i in ids.values() if i is not None}))
                     for key, image_id in ids.items():
                         if image_id is None or known.get(image_id) not in kept_by:
                             storage.delete(key)

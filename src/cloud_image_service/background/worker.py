@@ -1,10 +1,19 @@
-"""The worker: confirms uploads from S3 events and runs the sweep periodically."""
+"""The worker: confirms uploads from S3 events, makes variants, runs the sweep.
+
+Three loops, each on its own thread, so that a 10-second long poll of SQS never delays
+a variant and a long sweep never delays an upload's verification:
+- events: S3 `ObjectCreated` for `uploads/` through SQS (when events are on);
+- jobs: records due in the index under `variants`, polled every second, or at once when
+  this process made an image ready (`nudge`);
+- sweep: every CIS_SWEEP_INTERVAL_SECONDS.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from cloud_image_service.adapters.sqs import Message, UploadQueue
 from cloud_image_service.background.sweeper import Sweeper
@@ -16,12 +25,15 @@ from cloud_image_service.domain.errors import (
 )
 from cloud_image_service.domain.models import UPLOAD_PREFIX, Status
 from cloud_image_service.domain.service import ImageService, image_id_of
+from cloud_image_service.domain.variants import VariantMaker
 
 log = logging.getLogger(__name__)
 
+_RETRYABLE = (BackendUnavailable, VerificationInProgress, VerificationBusy)
+
 
 class Worker:
-    """One consumer loop; run several processes for more throughput."""
+    """The worker's loops; run several processes for more throughput."""
 
     def __init__(
         self,
@@ -30,13 +42,21 @@ class Worker:
         queue: UploadQueue | None,
         sweep_interval: float,
         wait_seconds: int = 10,
+        variants: VariantMaker | None = None,
+        job_interval: float = 1.0,
     ) -> None:
         self.service = service
         self.sweeper = sweeper
         self.queue = queue
         self.sweep_interval = sweep_interval
         self.wait_seconds = wait_seconds
+        self.variants = variants
+        self.job_interval = job_interval
         self.stopping = threading.Event()
+        self._jobs_due = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- events --------------------------------------------------------------------------
 
     def handle(self, message: Message) -> None:
         """Confirm every upload the event names; a store outage leaves the message queued."""
@@ -61,7 +81,7 @@ class Worker:
         for message in self.queue.receive(self.wait_seconds):
             try:
                 self.handle(message)
-            except (BackendUnavailable, VerificationInProgress, VerificationBusy) as exc:
+            except _RETRYABLE as exc:
                 log.warning("event kept for a retry: %s", exc.message)
                 continue
             except ServiceError as exc:
@@ -70,28 +90,70 @@ class Worker:
             handled += 1
         return handled
 
-    def run(self) -> None:
-        """Until `stop()`: handle events, sweep every `sweep_interval` seconds."""
-        next_sweep = time.monotonic()
+    # -- jobs ----------------------------------------------------------------------------
+
+    def nudge(self) -> None:
+        """An image just turned ready in this process: look for due jobs now."""
+        self._jobs_due.set()
+
+    def run_jobs_once(self) -> int:
+        """Make the variants that are due; returns how many images were handled."""
+        return self.variants.run_due() if self.variants is not None else 0
+
+    # -- loops ---------------------------------------------------------------------------
+
+    def _loop(self, name: str, step: Callable[[], None]) -> None:
         while not self.stopping.is_set():
             try:
-                if time.monotonic() >= next_sweep:
-                    self.sweeper.sweep()
-                    next_sweep = time.monotonic() + self.sweep_interval
-                self.poll_once()
+                step()
             except ServiceError as exc:  # a store is down: wait, then go on
-                log.warning("worker: %s", exc.message)
+                log.warning("worker %s: %s", name, exc.message)
                 self.stopping.wait(1.0)
-            except Exception:  # a bug must not end the loop: the next event may be fine
-                log.exception("worker: unexpected error; going on")
+            except Exception:  # a bug must not end the loop: the next item may be fine
+                log.exception("worker %s: unexpected error; going on", name)
                 self.stopping.wait(1.0)
+
+    def _events_step(self) -> None:
+        self.poll_once()
+
+    def _jobs_step(self) -> None:
+        self._jobs_due.wait(self.job_interval)
+        self._jobs_due.clear()
+        while not self.stopping.is_set() and self.run_jobs_once():
+            pass  # a full batch: there may be more
+
+    def _sweep_step(self) -> None:
+        self.sweeper.sweep()
+        self.stopping.wait(self.sweep_interval)
+
+    def start(self) -> None:
+        """Start the loops on daemon threads (the API process's in-process worker, too)."""
+        loops: dict[str, Callable[[], None]] = {
+            "events": self._events_step,
+            "jobs": self._jobs_step,
+            "sweep": self._sweep_step,
+        }
+        for name, step in loops.items():
+            thread = threading.Thread(
+                target=self._loop, args=(name, step), name=f"cis-worker-{name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def run(self) -> None:
+        """Run until `stop()` (the `worker` command)."""
+        self.start()
+        while not self.stopping.wait(0.5):
+            pass
+        self.join(timeout=self.wait_seconds + 5)
 
     def stop(self) -> None:
-        """Ask the loop to end after the current poll."""
+        """Ask the loops to end after their current step."""
         self.stopping.set()
+        self._jobs_due.set()
 
-    def start_thread(self) -> threading.Thread:
-        """Run in a daemon thread (the embedded backend's in-process worker)."""
-        thread = threading.Thread(target=self.run, name="cis-worker", daemon=True)
-        thread.start()
-        return thread
+    def join(self, timeout: float) -> None:
+        """Wait for the loops to end (an event handled, a poll ended)."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from cloud_image_service.adapters.keys_table import ApiKeyStore
 from cloud_image_service.cli import fsck as fsck_cli
 from cloud_image_service.cli import keys as keys_cli
+from cloud_image_service.cli import variants as variants_cli
 from cloud_image_service.config import Settings
 from cloud_image_service.domain.errors import ServiceError
 from cloud_image_service.runtime import Runtime, build_runtime
@@ -174,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("sweep", help="expire abandoned uploads").set_defaults(handler=sweep)
     keys_cli.add_commands(commands, _key_store)
     fsck_cli.add_command(commands, lambda: _aws_runtime("its data lives inside `serve`"))
+    variants_cli.add_command(commands, lambda: _aws_runtime("its data lives inside `serve`"))
     mint = commands.add_parser("token", help="print a development JWT (CIS_JWT_SECRET)")
     mint.add_argument("--user", required=True, type=keys_cli.user_id)
     mint.add_argument("--admin", action="store_true", help="may act for and list any user")

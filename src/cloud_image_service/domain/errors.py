@@ -70,6 +70,36 @@ class VerificationInProgress(ServiceError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class VariantNotFound(ServiceError):
+    status_code = 404
+    code = "variant_not_found"
+
+    def __init__(self, name: str, configured: tuple[str, ...]) -> None:
+        names = ", ".join(configured) or "none"
+        super().__init__(f"variant {name!r} is not configured; the variants are: {names}")
+
+
+class VariantNotReady(ServiceError):
+    status_code = 409
+    code = "variant_not_ready"
+
+    def __init__(self, image_id: str, name: str) -> None:
+        super().__init__(f"variant {name!r} of image {image_id!r} is being made; retry shortly")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
+class MultipartNotFound(ServiceError):
+    """No pending multipart upload of the caller has this id and key (nothing else is said)."""
+
+    status_code = 404
+    code = "upload_not_found"
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"no multipart upload {upload_id!r} with this key")
+
+
 class NotTrashed(ServiceError):
     status_code = 409
     code = "not_trashed"

@@ -28,7 +28,19 @@ FORMATS: dict[str, Format] = {
     "image/gif": Format("GIF", ".gif"),
     "image/webp": Format("WEBP", ".webp"),
     "image/avif": Format("AVIF", ".avif"),
+    # iPhone photos (HEVC in HEIF) and HEIF in general; sequences give their first image.
+    "image/heic": Format("HEIF", ".heic"),
+    "image/heif": Format("HEIF", ".heif"),
+    "image/heic-sequence": Format("HEIF", ".heics"),
+    "image/heif-sequence": Format("HEIF", ".heifs"),
 }
+HEIF_TYPES = frozenset(t for t, f in FORMATS.items() if f.pil == "HEIF")
+# ISO-BMFF `ftyp` brands (major or compatible) of HEIF images and sequences; `avif`/`avis`
+# win over them (an AVIF file lists `mif1` too).
+HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
+AVIF_BRANDS = frozenset({b"avif", b"avis"})
 ACCEPTED_TYPES: tuple[str, ...] = tuple(FORMATS)
 # Names clients send for the same types; stored under the canonical one.
 ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
@@ -49,8 +61,26 @@ class Truncated(Exception):
     """The structure ends before its end marker."""
 
 
+def ftyp_brands(head: bytes) -> frozenset[bytes]:
+    """The major and compatible brands of an ISO-BMFF file's leading `ftyp` box."""
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return frozenset()
+    size = min(struct.unpack(">I", head[:4])[0], len(head))
+    brands = {head[8:12]}
+    brands.update(head[offset : offset + 4] for offset in range(16, size - 3, 4))
+    return frozenset(brands)
+
+
+def matches(declared: str, head: bytes) -> bool:
+    """Whether the first bytes are an image of the declared type (HEIF: any HEIF brand)."""
+    found = sniff(head)
+    if declared in HEIF_TYPES:
+        return found == "image/heif"
+    return found == declared
+
+
 def sniff(head: bytes) -> str | None:
-    """The image Content-Type that the first bytes show, or None."""
+    """The image Content-Type that the first bytes show (`image/heif` for any HEIF), or None."""
     if head.startswith(_PNG_MAGIC):
         return "image/png"
     if head.startswith(b"\xff\xd8\xff"):
@@ -59,8 +89,11 @@ def sniff(head: bytes) -> str | None:
         return "image/gif"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
-    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+    brands = ftyp_brands(head)
+    if brands & AVIF_BRANDS:
         return "image/avif"
+    if brands & HEIF_BRANDS:
+        return "image/heif"
     return None
 
 
@@ -208,7 +241,7 @@ _ENDS = {
     "image/gif": _gif_end,
     "image/webp": _webp_end,
     "image/avif": _bmff_end,
-}
+} | dict.fromkeys(HEIF_TYPES, _bmff_end)
 
 
 def image_end(stream: IO[bytes], content_type: str) -> int:

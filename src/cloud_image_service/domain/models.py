@@ -25,6 +25,20 @@ LISTED_STATUSES = (Status.READY, Status.PENDING, Status.REJECTED)
 KEY_PREFIX = "images/"
 # Where clients upload (presigned PUT, POST form, multipart); verified bytes are copied out.
 UPLOAD_PREFIX = "uploads/"
+# Thumbnails and previews made by the service: variants/<image_id>/<name>.
+VARIANT_PREFIX = "variants/"
+# Kinds of work that wait in the sweep's index besides pending, deleting and trashed.
+VARIANTS_DUE = "variants"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One made variant of an image."""
+
+    width: int
+    height: int
+    size: int
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,11 @@ class Image:
     trashed_at: datetime | None = None
     claim_until: int | None = None  # epoch seconds: a verifier holds the image until then
     due_at: datetime | None = None  # when the sweep acts on it (pending, deleting, trashed)
+    due_kind: str | None = None  # which work is due: a status, or `variants`
+    variants: dict[str, Variant] = dataclasses.field(default_factory=dict)
+    placeholder: str | None = None  # ThumbHash, base64
+    variant_attempts: int = 0  # failed tries at making the variants
+    upload_id: str | None = None  # an S3 multipart upload's id (its parts go to upload_key)
 
     @property
     def key(self) -> str:
@@ -59,6 +78,10 @@ class Image:
     def upload_key(self) -> str:
         """Key that presigned uploads write to; never served."""
         return f"{UPLOAD_PREFIX}{self.image_id}"
+
+    def variant_key(self, name: str) -> str:
+        """Key of a variant; its type is in the object's Content-Type and the record."""
+        return f"{VARIANT_PREFIX}{self.image_id}/{name}"
 
     def replace(self, **changes: object) -> Image:
         """A copy with some fields changed."""
@@ -72,6 +95,24 @@ class ObjectInfo:
     size: int
     content_type: str | None
     etag: str | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart upload, as S3 holds it."""
+
+    number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A multipart upload S3 holds, not completed or aborted yet."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
 
 
 @dataclass(frozen=True)

@@ -17,28 +17,33 @@ import logging
 from datetime import timedelta
 
 from cloud_image_service.domain.errors import ImageNotFound, NotTrashed
-from cloud_image_service.domain.models import Image, Status, utcnow
+from cloud_image_service.domain.models import VARIANTS_DUE, Image, Status, utcnow
 from cloud_image_service.domain.ports import Catalog, Storage
 
 log = logging.getLogger(__name__)
 
 
-def object_keys(image: Image) -> list[str]:
-    """Every object that belongs to an image: the served original and its upload."""
-    return [image.key, image.upload_key]
+def object_keys(image: Image, variant_names: tuple[str, ...] = ()) -> list[str]:
+    """Every object of an image: the served original, its upload, each variant (recorded
+    or configured: one may be stored and not yet recorded)."""
+    names = dict.fromkeys([*image.variants, *variant_names])
+    return [image.key, image.upload_key, *(image.variant_key(name) for name in names)]
 
 
 class Remover:
     """Moves records to the trash, back, and out, with their objects."""
 
-    def __init__(self, storage: Storage, catalog: Catalog) -> None:
+    def __init__(
+        self, storage: Storage, catalog: Catalog, variant_names: tuple[str, ...] = ()
+    ) -> None:
         self.storage = storage
         self.catalog = catalog
+        self.variant_names = variant_names
 
     def remove(self, image: Image) -> None:
         """Mark `deleting`, remove every object, then the record (each step retryable)."""
         marked = self._mark_deleting(image)
-        for key in object_keys(marked):
+        for key in object_keys(marked, self.variant_names):
             self.storage.delete(key)
         if not self.catalog.delete(marked.image_id, Status.DELETING):
             log.info("image %s: record already removed by another request", image.image_id)
@@ -76,7 +81,8 @@ class Remover:
         """Bring a trashed image back to ready."""
         if image.status is not Status.TRASHED:
             raise NotTrashed(image.image_id)
-        changes = {"status": Status.READY.value}
+        # Its variant job may have been replaced by the purge: due again (a no-op if done).
+        changes = {"status": Status.READY.value, "due_at": utcnow(), "due_kind": VARIANTS_DUE}
         restored = self.catalog.transition(
             image.image_id, Status.TRASHED, changes, remove=("trashed_at",)
         )

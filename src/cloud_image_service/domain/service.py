@@ -24,12 +24,15 @@ from cloud_image_service.domain.errors import (
     NotUploaded,
     PayloadTooLarge,
     ValidationFailed,
+    VariantNotFound,
+    VariantNotReady,
     VerificationInProgress,
 )
 from cloud_image_service.domain.formats import FORMATS
 from cloud_image_service.domain.models import (
     KEY_PREFIX,
     UPLOAD_PREFIX,
+    VARIANT_PREFIX,
     Image,
     ListQuery,
     Status,
@@ -38,6 +41,7 @@ from cloud_image_service.domain.models import (
 from cloud_image_service.domain.pagination import CursorCodec
 from cloud_image_service.domain.ports import Catalog, Storage
 from cloud_image_service.domain.removal import Remover
+from cloud_image_service.domain.variants import VariantMaker
 from cloud_image_service.domain.verification import Limits, Verifier
 
 __all__ = ["Download", "ImageService", "Limits", "NewUpload", "canonical_id", "image_id_of"]
@@ -76,10 +80,13 @@ def canonical_id(image_id: str) -> str:
 
 def image_id_of(key: str) -> str | None:
     """The image id of an object key made by `Image.key` or `Image.upload_key`, else None."""
-    for prefix in (KEY_PREFIX, UPLOAD_PREFIX):
+    for prefix in (KEY_PREFIX, UPLOAD_PREFIX, VARIANT_PREFIX):
         if key.startswith(prefix):
+            rest = key.removeprefix(prefix)
+            if prefix == VARIANT_PREFIX:  # variants/<image_id>/<name>
+                rest = rest.split("/", 1)[0]
             try:
-                return str(uuid.UUID(key.removeprefix(prefix)))
+                return str(uuid.UUID(rest))
             except ValueError:
                 return None
     return None
@@ -90,9 +97,20 @@ def _extension(content_type: str) -> str:
     return known.extension if known else ""
 
 
-def content_disposition(image: Image, disposition: str = "attachment") -> str:
-    """RFC 6266 header: an ASCII fallback name plus the exact UTF-8 name."""
+def content_disposition(
+    image: Image,
+    disposition: str = "attachment",
+    variant: str | None = None,
+    variant_type: str | None = None,
+) -> str:
+    """RFC 6266 header: an ASCII fallback name plus the exact UTF-8 name.
+
+    A variant is named after the original: `cat.png` gives `cat-thumb.webp`.
+    """
     name = image.filename or f"{image.image_id}{_extension(image.content_type)}"
+    if variant is not None:
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        name = f"{stem}-{variant}{_extension(variant_type or '')}"
     fallback = "".join(
         c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
     )
@@ -116,13 +134,16 @@ class ImageService:
         cursors: CursorCodec,
         limits: Limits | None = None,
         budget: MemoryBudget = UNLIMITED,
+        variants: VariantMaker | None = None,
     ) -> None:
         self.storage = storage
         self.catalog = catalog
         self.cursors = cursors
-        self.limits = limits or Limits()
+        self.variants = variants
+        self.variant_names = variants.names if variants is not None else ()
+        self.limits = limits or Limits(variants=bool(self.variant_names))
         self.verifier = Verifier(storage, catalog, self.limits, budget)
-        self.remover = Remover(storage, catalog)
+        self.remover = Remover(storage, catalog, self.variant_names)
 
     def create_upload(
         self,
@@ -190,17 +211,30 @@ class ImageService:
         disposition: str = "attachment",
         owner: str | None = None,
         before_verify: Callable[[], None] | None = None,
+        variant: str | None = None,
     ) -> Download:
-        """A presigned GET forcing the stored type and file name (a pending one is verified)."""
+        """A presigned GET of the original or a variant, forcing its type and file name.
+
+        A pending image is verified first; a variant not made yet is a 409.
+        """
+        if variant is not None and variant not in self.variant_names:
+            raise VariantNotFound(variant, self.variant_names)
         image = self.get(image_id, owner)
         if image.status is Status.PENDING and before_verify is not None:
             before_verify()  # verifying costs a decode: it counts against its own limit
         image = _not_rejected(self.confirm(image, require_object=True))
         if image.status is not Status.READY:
             raise NotUploaded(image.image_id)
-        header = content_disposition(image, disposition)
         expires_at = self.storage.expiry()
-        url = self.storage.presign_get(image.key, image.content_type, header)
+        if variant is None:
+            header = content_disposition(image, disposition)
+            url = self.storage.presign_get(image.key, image.content_type, header)
+            return Download(url, expires_at)
+        made = image.variants.get(variant)
+        if made is None:
+            raise VariantNotReady(image.image_id, variant)
+        header = content_disposition(image, disposition, variant, made.content_type)
+        url = self.storage.presign_get(image.variant_key(variant), made.content_type, header)
         return Download(url, expires_at)
 
     def delete(self, image_id: str, owner: str | None = None, permanent: bool = False) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,7 +31,7 @@ from cloud_image_service.domain.errors import (
     ServiceError,
     VerificationInProgress,
 )
-from cloud_image_service.domain.models import Image, ObjectInfo, Status, utcnow
+from cloud_image_service.domain.models import VARIANTS_DUE, Image, ObjectInfo, Status, utcnow
 from cloud_image_service.domain.ports import Catalog, Storage
 from cloud_image_service.domain.verify import ImageRejected, TrailingData, Verified, verify_image
 
@@ -42,6 +43,7 @@ class Limits:
     """What an upload may be, how long unfinished records live, how verifiers share work."""
 
     max_upload_bytes: int = 25 * 1024 * 1024
+    max_multipart_bytes: int = 512 * 1024 * 1024  # parts uploads (the record has upload_id)
     max_pixels: int = 50_000_000
     pending_ttl_seconds: int = 3600
     rejected_ttl_seconds: int = 7 * 24 * 3600
@@ -51,6 +53,7 @@ class Limits:
     # A second caller waits this long for the first one's verdict, then gets a 409.
     confirm_wait_seconds: float = 5.0
     trash_days: int = 0
+    variants: bool = True  # a ready image waits in the due index for its variants
 
 
 class Verifier:
@@ -67,6 +70,7 @@ class Verifier:
         self.catalog = catalog
         self.limits = limits
         self.budget = budget
+        self.on_ready: Callable[[], None] | None = None
 
     def confirm(self, image: Image, require_object: bool = False) -> Image:
         """Verify a pending image's upload and decide ready or rejected (idempotent)."""
@@ -84,8 +88,8 @@ class Verifier:
         if self._claim(image.image_id, token) is None:
             return self._await_verdict(image)
         size = (staged or copied or ObjectInfo(0, None)).size
-        if size > self.limits.max_upload_bytes:
-            limit = self.limits.max_upload_bytes
+        limit = self.max_bytes(image)
+        if size > limit:
             return self.reject(image, f"object is {size} bytes, above the limit of {limit}", token)
         try:
             if staged is not None:
@@ -95,6 +99,12 @@ class Verifier:
         except ServiceError:  # a store, the memory budget: let a later attempt decide
             self.catalog.release(image.image_id, token)
             raise
+
+    def max_bytes(self, image: Image) -> int:
+        """The largest object this upload may be: a multipart one may be larger."""
+        if image.upload_id is not None:
+            return self.limits.max_multipart_bytes
+        return self.limits.max_upload_bytes
 
     def _claim(self, image_id: str, token: str) -> Image | None:
         """Take, or renew, the lease on verifying this image."""
@@ -126,10 +136,16 @@ class Verifier:
         }
         if verified.trailing_bytes_removed:
             changes["trailing_bytes_removed"] = verified.trailing_bytes_removed
+        if self.limits.variants:  # the job, in the same conditional write: never lost
+            changes |= {"due_at": utcnow(), "due_kind": VARIANTS_DUE}
         ready = self.catalog.transition(
             image.image_id, Status.PENDING, changes, remove=("expires_at",), claim=token
         )
-        return ready or self._await_verdict(image)  # lost the claim meanwhile: theirs stands
+        if ready is None:
+            return self._await_verdict(image)  # lost the claim meanwhile: theirs stands
+        if self.limits.variants and self.on_ready is not None:
+            self.on_ready()  # an in-process worker makes the variants now
+        return ready
 
     def _check(self, image: Image) -> Verified:
         limits = self.limits
@@ -139,7 +155,7 @@ class Verifier:
             return verify_image(
                 stream,
                 image.content_type,
-                limits.max_upload_bytes,
+                self.max_bytes(image),
                 limits.max_pixels,
                 self.budget,
                 limits.trailing_data,
@@ -155,7 +171,7 @@ class Verifier:
         log.info("image %s rejected: %s", image.image_id, reason)
         self.storage.delete(image.key)
         self.storage.delete(image.upload_key)
-        return rejected
+        return rejected  # a rejected image never had variants: nothing else to delete
 
     def _await_verdict(self, image: Image) -> Image:
         """Another verifier holds the claim: wait (bounded) for its result, then a 409."""

@@ -17,7 +17,10 @@ from PIL import Image as PILImage
 
 from cloud_image_service.domain.budget import UNLIMITED, MemoryBudget, decoded_bytes
 from cloud_image_service.domain.errors import ServiceError
-from cloud_image_service.domain.formats import FORMATS, Truncated, image_end, sniff
+from cloud_image_service.domain.formats import FORMATS, Truncated, image_end, matches, sniff
+from cloud_image_service.imaging.heif import register_heif
+
+register_heif()  # HEIC and HEIF decode through Pillow's plugin from pillow-heif
 
 _CHUNK = 1024 * 1024
 _SPOOL_IN_MEMORY = 2 * 1024 * 1024  # larger objects spill to a temporary file
@@ -131,9 +134,9 @@ def verify_image(
             raise ImageRejected("the uploaded object is empty")
         if size > max_bytes:
             raise ImageRejected(f"object is larger than the limit of {max_bytes} bytes")
-        actual = sniff(spool.read(16))
-        if actual != declared_type:
-            found = actual or "not an image of an allowed type"
+        head = spool.read(64)
+        if not matches(declared_type, head):
+            found = sniff(head) or "not an image of an allowed type"
             raise ImageRejected(f"content does not match {declared_type}: found {found}")
         keep = _end_of_image(spool, declared_type, size, trailing)
         sha256 = _sha256(spool, keep)

@@ -37,6 +37,11 @@ _IMAGE_EXAMPLE: dict[str, Any] = {
     "trailing_bytes_removed": None,
     "created_at": _WHEN,
     "trashed_at": None,
+    "variants": {
+        "thumb": {"width": 256, "height": 192, "size": 9123, "content_type": "image/webp"},
+        "preview": {"width": 640, "height": 480, "size": 48211, "content_type": "image/webp"},
+    },
+    "placeholder": "3OcRJYB4d3h/iIeHeEh3eIhw+j3A",
 }
 
 
@@ -149,6 +154,21 @@ class UploadResponse(BaseModel):
     status: str = Field(description="`pending` until the bytes are verified.")
 
 
+class VariantOut(BaseModel):
+    """A made variant of an image."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"width": 256, "height": 171, "size": 9123, "content_type": "image/webp"}]
+        }
+    )
+
+    width: int = Field(description="Pixels; fits in the variant's box, never upscaled.")
+    height: int = Field(description="Pixels.")
+    size: int = Field(description="Bytes.")
+    content_type: str = Field(description="Its type (CIS_VARIANT_FORMAT when it was made).")
+
+
 class ImageOut(BaseModel):
     """An image's metadata."""
 
@@ -180,6 +200,16 @@ class ImageOut(BaseModel):
     trashed_at: datetime | None = Field(
         default=None, description="When it was moved to the trash (status `trashed`)."
     )
+    variants: dict[str, VariantOut] = Field(
+        default_factory=dict,
+        description="The variants made so far, by name (`{}` until made, within seconds of "
+        "`ready`); download one with `GET /images/{id}/download?variant=NAME`.",
+    )
+    placeholder: str | None = Field(
+        default=None,
+        description="ThumbHash of the image, base64 (about 25 bytes): paint it blurred "
+        "before the thumbnail arrives. Null until the variants are made.",
+    )
 
     @classmethod
     def of(cls, image: Image) -> ImageOut:
@@ -200,6 +230,13 @@ class ImageOut(BaseModel):
             trailing_bytes_removed=image.trailing_bytes_removed,
             created_at=image.created_at,
             trashed_at=image.trashed_at,
+            variants={
+                name: VariantOut(
+                    width=v.width, height=v.height, size=v.size, content_type=v.content_type
+                )
+                for name, v in image.variants.items()
+            },
+            placeholder=image.placeholder,
         )
 
 
