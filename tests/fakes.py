@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from collections.abc import Iterator
@@ -145,7 +146,8 @@ class FakeCatalog:
             return None
         if claim is not None and self.claims.get(image_id, ("", 0))[0] != claim:
             return None
-        values = {k: Status(v) if k == "status" else v for k, v in changes.items()}
+        fields = {f.name for f in dataclasses.fields(Image)}
+        values = {k: Status(v) if k == "status" else v for k, v in changes.items() if k in fields}
         if "status" in changes and "due_at" not in changes:
             values["due_at"] = None
             values["due_kind"] = None
@@ -206,6 +208,7 @@ class FakeCatalog:
                 image
                 for image in self.images.values()
                 if query.user_id in (None, image.user_id)
+                and (query.sha256 is None or query.sha256 == image.sha256)
                 and (query.tag is None or query.tag in image.tags)
                 and image.status in query.statuses
             ),

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
         description="HMAC key for pagination cursors; share it between replicas.",
     )
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    max_multipart_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        le=5 * 1024**3,
+        description="Largest multipart upload (checked against S3's parts before assembly).",
+    )
+    multipart_part_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        le=5 * 1024**3,
+        description="Part size the service suggests for multipart uploads.",
+    )
     max_pixels: int = Field(default=50_000_000, ge=1, description="Decompression-bomb cap.")
     pending_ttl_seconds: int = Field(
         default=3600, ge=0, description="How long past URL expiry a pending record lives."

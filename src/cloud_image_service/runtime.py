@@ -20,6 +20,7 @@ from cloud_image_service.adapters.images_table import ImageCatalog
 from cloud_image_service.adapters.keys_table import ApiKeyStore
 from cloud_image_service.adapters.rate_counter import build_rate_limiter
 from cloud_image_service.adapters.s3 import S3Storage
+from cloud_image_service.adapters.s3_multipart import S3Multipart
 from cloud_image_service.adapters.sqs import UploadQueue, ensure_queue
 from cloud_image_service.auth.authenticator import ApiKeyAuthenticator, Authenticator
 from cloud_image_service.auth.jwt_verifier import JwtVerifier
@@ -29,6 +30,7 @@ from cloud_image_service.background.worker import Worker
 from cloud_image_service.config import Settings
 from cloud_image_service.domain.budget import MemoryBudget, return_pixel_memory_to_the_os
 from cloud_image_service.domain.models import UPLOAD_PREFIX
+from cloud_image_service.domain.multipart import MultipartUploads
 from cloud_image_service.domain.pagination import CursorCodec
 from cloud_image_service.domain.service import ImageService, Limits
 from cloud_image_service.domain.variants import VariantMaker
@@ -54,6 +56,7 @@ class Runtime:
     rate_limiter: RateLimiter | None = None
     verify_limiter: RateLimiter | None = None
     sqs: SQSClient | None = None
+    multipart: MultipartUploads | None = None
     embedded: EmbeddedServer | None = None
     worker: Worker | None = None
 
@@ -71,7 +74,13 @@ class Runtime:
 
     def make_sweeper(self) -> Sweeper:
         """The sweep, sparing objects young enough to belong to a URL still valid."""
-        return Sweeper(self.service, object_grace_seconds=self.settings.presign_ttl_seconds + 60)
+        settings = self.settings
+        return Sweeper(
+            self.service,
+            object_grace_seconds=settings.presign_ttl_seconds + 60,
+            multipart=self.multipart,
+            upload_lifetime_seconds=settings.presign_ttl_seconds + settings.pending_ttl_seconds,
+        )
 
     def make_worker(self, wait_seconds: int = 10) -> Worker:
         """A worker: events from this runtime's queue (none when events are off), variant
@@ -131,6 +140,7 @@ def _limits(settings: Settings) -> Limits:
         max_pixels=settings.max_pixels,
         pending_ttl_seconds=settings.pending_ttl_seconds,
         rejected_ttl_seconds=settings.rejected_ttl_seconds,
+        max_multipart_bytes=settings.max_multipart_bytes,
         trailing_data=settings.trailing_data,
         trash_days=settings.trash_days,
         variants=bool(settings.variant_specs),
@@ -214,6 +224,8 @@ def build_runtime(
         storage, catalog, _cursor_codec(settings), _limits(settings), budget, variants
     )
     keys = ApiKeyStore(settings.keys_table, ddb)
+    parts = S3Multipart(settings.bucket, s3, settings.presign_ttl_seconds, presigner)
+    multipart = MultipartUploads(service, parts, settings.multipart_part_bytes)
     runtime = Runtime(
         settings,
         storage,
@@ -225,6 +237,7 @@ def build_runtime(
         build_rate_limiter(settings.rate_limit, settings.keys_table, ddb, "uploads"),
         build_rate_limiter(settings.verify_rate_limit, settings.keys_table, ddb, "verify"),
         sqs,
+        multipart,
     )
     runtime.embedded = embedded
     if embedded is not None and not attach_embedded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.images import presign
+from tests.images import complete, png_bytes, presign, upload_image
 
 TOTAL = 130
 
@@ -140,3 +141,24 @@ def test_an_unknown_query_parameter_is_named(api: httpx.Client, user_id: str) ->
     assert body["code"] == "invalid_request"
     assert "start_date" in body["message"]
     assert "created_after" in body["message"]  # and says what the route takes
+
+
+def test_duplicates_are_found_by_their_bytes(api: httpx.Client, user_id: str) -> None:
+    data = png_bytes(7, 7)
+    digest = hashlib.sha256(data).hexdigest()
+    assert api.get("/images", params={"user_id": user_id, "sha256": digest}).json()["items"] == []
+    first = upload_image(api, user_id, data)["image_id"]
+    complete(api, first)
+    second = upload_image(api, user_id, data)["image_id"]
+    complete(api, second)
+    other = upload_image(api, f"{user_id}-other", data)["image_id"]
+    complete(api, other)
+    found = api.get("/images", params={"user_id": user_id, "sha256": digest}).json()["items"]
+    assert [image["image_id"] for image in found] == [second, first]  # newest first, own only
+    api.delete(f"/images/{second}")
+    found = api.get("/images", params={"user_id": user_id, "sha256": digest}).json()["items"]
+    assert [image["image_id"] for image in found] == [first]
+    no_user = api.get("/images", params={"sha256": digest})
+    assert no_user.status_code == 400
+    assert "user_id" in no_user.json()["message"]
+    assert api.get("/images", params={"user_id": user_id, "sha256": "xyz"}).status_code == 422

@@ -111,6 +111,17 @@ def test_other_users_images_are_invisible(authed: AuthedService) -> None:
             assert response.status_code == 404, response.text
             assert response.json()["code"] == "image_not_found"
         assert image_id not in [i["image_id"] for i in alice.get("/images").json()["items"]]
+        # Bob's multipart upload: its id and key are of no use to alice.
+        started = _throttle_safe(
+            lambda: bob.post("/s3/multipart", json={"type": "image/png", "metadata": {}})
+        ).json()
+        for response in (
+            alice.get(f"/s3/multipart/{started['uploadId']}", params={"key": started["key"]}),
+            alice.get(f"/s3/multipart/{started['uploadId']}/1", params={"key": started["key"]}),
+            alice.delete(f"/s3/multipart/{started['uploadId']}", params={"key": started["key"]}),
+        ):
+            assert response.status_code == 404, response.text
+            assert response.json()["code"] == "upload_not_found"
         assert alice.get("/images", params={"user_id": "bob"}).status_code == 403
         # Bob's image is untouched.
         assert bob.get(f"/images/{image_id}").json()["status"] == "ready"

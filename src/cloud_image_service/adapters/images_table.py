@@ -132,6 +132,8 @@ class ImageCatalog:
                 remove = (*remove, DUE_SHARD, DUE_AT)
             if changes["status"] != Status.PENDING.value:
                 remove = (*remove, *_CLAIM_ATTRIBUTES)
+            if changes["status"] != Status.READY.value:  # only ready images are duplicates
+                remove = (*remove, "owner_sha256")
         if kind is not None:
             changes[DUE_SHARD] = due_shard(kind, image_id)
         condition, values = _status_condition(expected)

@@ -81,6 +81,8 @@ def to_item(image: Image) -> Item:
     if due is not None:
         kind = image.due_kind or image.status.value
         optional |= {DUE_SHARD: due_shard(kind, image.image_id), DUE_AT: due}
+    if image.status is Status.READY:
+        optional["owner_sha256"] = image.owner_sha256
     if image.variants:
         optional["variants"] = image.variants
     optional["placeholder"] = image.placeholder

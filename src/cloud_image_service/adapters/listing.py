@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 USER_INDEX = "by_user"
+SHA256_INDEX = "by_sha256"
 # A filtered page may need several reads; past this many the page is returned short
 # (with a cursor) so that one request never walks a whole partition.
 _MAX_READS_PER_PAGE = 5
@@ -81,7 +82,14 @@ def _read(
 ) -> tuple[list[Image], Key | None]:
     params: dict[str, Any] = {"TableName": table, "Limit": limit}
     filters, names, values = _filter_expression(query)
-    if query.user_id is not None:
+    if query.sha256 is not None and query.user_id is not None:
+        values[":owner_sha"] = {"S": f"{query.user_id}#{query.sha256}"}
+        params |= {
+            "IndexName": SHA256_INDEX,
+            "KeyConditionExpression": "owner_sha256 = :owner_sha",
+            "ScanIndexForward": False,
+        }
+    elif query.user_id is not None:
         params |= {
             "IndexName": USER_INDEX,
             "KeyConditionExpression": _key_condition(query, values),
@@ -109,6 +117,12 @@ def _key_of(image: Image, query: ListQuery) -> Key:
     """The ExclusiveStartKey that resumes right after `image`."""
     if query.user_id is None:
         return {"image_id": image.image_id}
+    if query.sha256 is not None:
+        return {
+            "image_id": image.image_id,
+            "owner_sha256": f"{image.user_id}#{image.sha256}",
+            "created_at": to_item(image)["created_at"]["S"],
+        }
     return {
         "image_id": image.image_id,
         "user_id": image.user_id,

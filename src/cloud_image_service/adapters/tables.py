@@ -20,6 +20,7 @@ _ATTRIBUTES: list[Any] = [
     {"AttributeName": "created_at", "AttributeType": "S"},
     {"AttributeName": "due_shard", "AttributeType": "S"},
     {"AttributeName": "due_at", "AttributeType": "N"},
+    {"AttributeName": "owner_sha256", "AttributeType": "S"},
 ]
 
 
@@ -34,10 +35,12 @@ def _index(name: str, partition: str, sort: str) -> Any:
     }
 
 
-# A user's list, newest first; and the sweep's view of records that wait for it, by time.
+# A user's list, newest first; the sweep's view of records that wait for it, by time.
 INDEXES: list[Any] = [
     _index("by_user", "user_id", "created_at"),
     _index("due_by_time", "due_shard", "due_at"),
+    # A user's ready images by their bytes (`<user_id>#<sha256>`): the duplicate check.
+    _index("by_sha256", "owner_sha256", "created_at"),
 ]
 
 

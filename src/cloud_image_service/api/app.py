@@ -11,7 +11,16 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_image_service import __version__
-from cloud_image_service.api import docs, errors, health, images, openapi, security
+from cloud_image_service.api import (
+    docs,
+    errors,
+    gallery,
+    health,
+    images,
+    multipart,
+    openapi,
+    security,
+)
 from cloud_image_service.api.gate import StoreGate
 from cloud_image_service.api.limits import BodySizeLimit
 from cloud_image_service.auth.authenticator import check_auth_mode
@@ -73,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.authenticator = runtime.authenticator
         app.state.rate_limiter = runtime.rate_limiter
         app.state.verify_limiter = runtime.verify_limiter
+        app.state.multipart = runtime.multipart
+        probe = runtime.storage.presign_get("images/probe", "image/png", "inline")
+        app.state.gallery_csp = gallery.gallery_csp(gallery.s3_origin(probe))
         app.state.s3_gate = StoreGate(
             "S3", settings.s3_max_concurrency, settings.aws_timeout_seconds
         )
@@ -96,7 +108,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     security.install(app, settings.cors_origins, settings.cors_allow_loopback)
     app.include_router(images.router)
+    app.include_router(multipart.router)
+    app.include_router(multipart.params_router)
     app.include_router(health.router)
     docs.install(app)
+    gallery.install(app)
     openapi.install(app, settings)
     return app

@@ -22,6 +22,7 @@ from cloud_image_service.api.schemas import (
 from cloud_image_service.api.strict_query import reject_unknown_query
 from cloud_image_service.auth.access import owner_scope, resolve_owner, resolve_user
 from cloud_image_service.config import USER_ID_PATTERN
+from cloud_image_service.domain.errors import BadRequest
 from cloud_image_service.domain.models import LISTED_STATUSES, ListQuery, Status
 
 router = APIRouter(prefix="/images", tags=["images"], dependencies=[Depends(reject_unknown_query)])
@@ -114,18 +115,39 @@ def list_images(
     created_before: Annotated[
         datetime | None, Query(description="Only images created before this instant (ISO 8601).")
     ] = None,
+    sha256: Annotated[
+        str | None,
+        Query(
+            pattern="^[0-9a-f]{64}$",
+            description="The user's ready images with exactly these bytes (hex SHA-256 of the "
+            "file): a duplicate check by key lookup, before uploading. Not combined with other "
+            "filters.",
+        ),
+    ] = None,
 ) -> ImageList:
     """List images (ready ones unless `status` says otherwise), newest first for one user."""
+    owner = resolve_user(caller, user_id)
+    if sha256 is not None:
+        _only_sha256(owner, tag, status, created_after, created_before)
     statuses = LISTED_STATUSES if status == "all" else (Status(status),)
     query = ListQuery(
-        user_id=resolve_user(caller, user_id),
+        user_id=owner,
         tag=tag,
         statuses=statuses,
         created_after=_aware(created_after),
         created_before=_aware(created_before),
+        sha256=sha256,
     )
     items, next_cursor = service.list(query, limit, cursor)
     return ImageList(items=[ImageOut.of(image) for image in items], next_cursor=next_cursor)
+
+
+def _only_sha256(owner: str | None, *filters: object) -> None:
+    """A duplicate check is one user's ready images by their bytes: nothing to combine."""
+    if owner is None:
+        raise BadRequest("sha256 needs user_id: duplicates are looked up per user")
+    if any(value not in (None, "ready") for value in filters):
+        raise BadRequest("sha256 is not combined with tag, status or created_after/before")
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -22,6 +22,7 @@ from cloud_image_service.domain.models import (
     Status,
     utcnow,
 )
+from cloud_image_service.domain.multipart import MultipartUploads
 from cloud_image_service.domain.service import ImageService, image_id_of
 
 log = logging.getLogger(__name__)
@@ -42,16 +43,26 @@ class SweepReport:
     expired_verified: int = 0
     deletes_finished: int = 0
     trash_purged: int = 0
+    multipart_aborted: int = 0
     stray_objects_deleted: int = 0
 
 
 class Sweeper:
     """Finishes what requests left undone and deletes objects that have no live record."""
 
-    def __init__(self, service: ImageService, object_grace_seconds: int) -> None:
+    def __init__(
+        self,
+        service: ImageService,
+        object_grace_seconds: int,
+        multipart: MultipartUploads | None = None,
+        upload_lifetime_seconds: int = 3900,
+    ) -> None:
         self.service = service
         # An object younger than this may belong to a record being written right now.
         self.object_grace_seconds = object_grace_seconds
+        self.multipart = multipart
+        # A multipart upload older than a URL's lifetime plus the pending TTL is abandoned.
+        self.upload_lifetime_seconds = upload_lifetime_seconds
 
     def sweep(self) -> SweepReport:
         """One full pass; safe to run concurrently with the API and other sweeps."""
@@ -59,6 +70,7 @@ class Sweeper:
         self._expire_pending(report)
         self._finish(Status.DELETING, report)
         self._finish(Status.TRASHED, report)
+        self._abort_abandoned(report)
         self._delete_strays(report)
         log.info("sweep: %s", report)
         return report
@@ -76,6 +88,19 @@ class Sweeper:
                 report.expired_rejected += 1
             else:
                 report.expired_verified += 1
+
+    def _abort_abandoned(self, report: SweepReport) -> None:
+        """Multipart uploads left half-way: their parts are billed until aborted."""
+        if self.multipart is None:
+            return
+        started_before = utcnow() - timedelta(seconds=self.upload_lifetime_seconds)
+        for upload in self.multipart.store.uploads(UPLOAD_PREFIX, started_before):
+            self.multipart.store.abort(upload.key, upload.upload_id)
+            report.multipart_aborted += 1
+            image_id = image_id_of(upload.key)
+            image = self.service.catalog.get(image_id) if image_id else None
+            if image is not None and image.status is Status.PENDING:
+                self.service.reject(image, "upload expired: its parts were never assembled")
 
     def _finish(self, kind: Status, report: SweepReport) -> None:
         """Finish deletes that failed half-way, or purge trash whose days are over."""

@@ -79,6 +79,11 @@ class Image:
         """Key that presigned uploads write to; never served."""
         return f"{UPLOAD_PREFIX}{self.image_id}"
 
+    @property
+    def owner_sha256(self) -> str | None:
+        """The duplicate-check index key of a verified image: `<user_id>#<sha256>`."""
+        return f"{self.user_id}#{self.sha256}" if self.sha256 else None
+
     def variant_key(self, name: str) -> str:
         """Key of a variant; its type is in the object's Content-Type and the record."""
         return f"{VARIANT_PREFIX}{self.image_id}/{name}"
@@ -141,13 +146,15 @@ class ListQuery:
     statuses: tuple[Status, ...] = (Status.READY,)
     created_after: datetime | None = None
     created_before: datetime | None = None
+    sha256: str | None = None  # the user's ready images with exactly these bytes
 
     def fingerprint(self) -> str:
         """A stable text identifying the query (not the page size)."""
         statuses = ",".join(sorted(self.statuses))
         after = format_timestamp(self.created_after) if self.created_after else ""
         before = format_timestamp(self.created_before) if self.created_before else ""
-        return f"{self.user_id or ''}|{self.tag or ''}|{statuses}|{after}|{before}"
+        window = f"{after}|{before}|{self.sha256 or ''}"
+        return f"{self.user_id or ''}|{self.tag or ''}|{statuses}|{window}"
 
 
 def utcnow() -> datetime:

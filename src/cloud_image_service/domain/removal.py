@@ -82,7 +82,13 @@ class Remover:
         if image.status is not Status.TRASHED:
             raise NotTrashed(image.image_id)
         # Its variant job may have been replaced by the purge: due again (a no-op if done).
-        changes = {"status": Status.READY.value, "due_at": utcnow(), "due_kind": VARIANTS_DUE}
+        changes: dict[str, object] = {
+            "status": Status.READY.value,
+            "due_at": utcnow(),
+            "due_kind": VARIANTS_DUE,
+        }
+        if image.owner_sha256 is not None:  # a duplicate again
+            changes["owner_sha256"] = image.owner_sha256
         restored = self.catalog.transition(
             image.image_id, Status.TRASHED, changes, remove=("trashed_at",)
         )

@@ -133,6 +133,7 @@ class Verifier:
             "width": verified.width,
             "height": verified.height,
             "sha256": verified.sha256,
+            "owner_sha256": f"{image.user_id}#{verified.sha256}",
         }
         if verified.trailing_bytes_removed:
             changes["trailing_bytes_removed"] = verified.trailing_bytes_removed

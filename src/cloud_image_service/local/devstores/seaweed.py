@@ -94,12 +94,16 @@ class SeaweedS3(LocalServer):
         access_key: str = DEFAULT_ACCESS_KEY,
         secret_key: str = DEFAULT_SECRET_KEY,
         weed: str | None = None,
+        allowed_origins: list[str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         super().__init__(self.data_dir / "weed.log")
         self.access_key = access_key
         self.secret_key = secret_key
         self.weed = weed or _default_weed()
+        # Origins SeaweedFS itself answers for; None: any (its default). Set one that is not
+        # a test page's, and the bucket's CORS rules decide, as on AWS.
+        self.allowed_origins = allowed_origins
         self.choose_ports()
 
     def choose_ports(self) -> None:
@@ -128,6 +132,8 @@ class SeaweedS3(LocalServer):
     def _command(self) -> list[str]:
         flags = {"dir": str(self.data_dir), "s3.config": str(self.identity_path)}
         flags |= _WEED_FIXED_FLAGS | {flag: str(port) for flag, port in self.ports.items()}
+        if self.allowed_origins is not None:
+            flags["s3.allowedOrigins"] = ",".join(self.allowed_origins)
         return [self.weed, "mini", *(f"-{flag}={value}" for flag, value in flags.items())]
 
     def _cwd(self) -> Path:
