@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
-# The API image. docker-compose.yml also runs `cloud-image-service init` from it.
+# The service's image: `serve` by default (the API on port 8000); the same image runs
+# `cloud-image-service worker` and `init` (docker-compose.yml; ECS: docs/deploy.md).
+# Checked offline by deploy/check.sh (checkov, dockerfile framework).
 
 # Build: install the package and its locked dependencies into a virtualenv.
 FROM python:3.11-slim AS build

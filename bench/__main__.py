@@ -114,6 +114,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="rounds of the variants scenario, each input and pipeline once (5; --quick 2)",
     )
     parser.add_argument(
+        "--cli-files", type=int, help="~1 MiB PNGs per side of the cli_upload scenario (200)"
+    )
+    parser.add_argument(
+        "--cli-concurrency", type=int, help="cis upload --concurrency and raw-loop threads (8)"
+    )
+    parser.add_argument(
+        "--multipart-mib", type=int, help="size of the multipart scenario's PNG (200; --quick 64)"
+    )
+    parser.add_argument(
+        "--multipart-concurrency",
+        type=concurrency_list,
+        help="parts in flight of the multipart scenario, both uploaders (1,4,8)",
+    )
+    parser.add_argument(
+        "--multipart-rounds",
+        type=int,
+        help="rounds of the multipart scenario, each concurrency and uploader once (3; --quick 2)",
+    )
+    parser.add_argument(
         "--service-log-level",
         default="warning",
         help="CIS_LOG_LEVEL of the managed service; 'info' adds uvicorn's access log (warning)",

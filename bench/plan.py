@@ -9,7 +9,21 @@ from dataclasses import dataclass
 # variants first, before the stores start (it needs none, and an idle JVM still takes CPU);
 # the list scenarios next, while the table holds exactly the sizes asked for; the stall last,
 # because it freezes the stores.
-SCENARIOS = ("variants", "listing", "presign", "flow", "health", "verification", "stall")
+SCENARIOS = (
+    "variants",
+    "listing",
+    "presign",
+    "flow",
+    "health",
+    "verification",
+    "cli_upload",
+    "multipart",
+    "stall",
+)
+
+# The multipart scenario's PNG is 16-bit RGBA (8 bytes a pixel): larger, and it would pass the
+# service's default pixel cap (CIS_MAX_PIXELS, 50 MP) and be rejected.
+MULTIPART_MAX_MIB = 380
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,11 @@ class Plan:
     verifications: int
     verification_concurrency: tuple[int, ...]
     variant_rounds: int
+    cli_files: int
+    cli_concurrency: int
+    multipart_mib: int
+    multipart_concurrency: tuple[int, ...]
+    multipart_rounds: int
     scenarios: tuple[str, ...]
 
 
@@ -52,6 +71,11 @@ FULL = Plan(
     verifications=200,
     verification_concurrency=(1, 8),
     variant_rounds=5,
+    cli_files=200,
+    cli_concurrency=8,
+    multipart_mib=200,
+    multipart_concurrency=(1, 4, 8),
+    multipart_rounds=3,
     scenarios=SCENARIOS,
 )
 QUICK = dataclasses.replace(
@@ -66,6 +90,8 @@ QUICK = dataclasses.replace(
     health_requests=400,
     verifications=50,
     variant_rounds=2,
+    multipart_mib=64,
+    multipart_rounds=2,
 )
 
 
@@ -107,6 +133,19 @@ def plan_problem(plan: Plan) -> str | None:
         return "need --seed-threads >= 1, --warmup >= 0 and --stack-warmup >= 0"
     if plan.variant_rounds < 1:
         return "need --variant-rounds >= 1"
+    if plan.cli_files < 1 or plan.cli_concurrency < 1:
+        return "need --cli-files >= 1 and --cli-concurrency >= 1"
+    if (
+        not 1 <= plan.multipart_mib <= MULTIPART_MAX_MIB
+        or not plan.multipart_concurrency
+        or min(plan.multipart_concurrency) < 1
+        or plan.multipart_rounds < 1
+    ):
+        # 16-bit RGBA: 8 bytes a pixel; above 380 MiB the PNG passes the 50 MP cap.
+        return (
+            f"need 1 <= --multipart-mib <= {MULTIPART_MAX_MIB}, every --multipart-concurrency "
+            ">= 1 and --multipart-rounds >= 1"
+        )
     if not plan.scenarios:
         return "need at least one scenario"
     return None

@@ -17,7 +17,8 @@ from typing import Any
 from bench.harness import ROOT, Target
 from bench.load import Result
 from bench.plan import Plan
-from bench.scenarios import Outcome
+from bench.scenarios import Outcome, multipart
+from bench.scenarios import cli_upload as cli
 from bench.scenarios.listing import PAGE_SIZE, Walk
 from bench.scenarios.stall import READY, Probe, StallOutcome
 from bench.scenarios.variants import report_lines, target_row
@@ -112,6 +113,10 @@ def all_checks(outcome: Outcome) -> list[Check]:
         checks.append(walk_check(outcome.listing.walks))
     if outcome.flow is not None:
         checks.append(flow_cleanup_check(outcome.flow.leftovers))
+    if outcome.cli_upload is not None:
+        checks.append(Check(*cli.target_row(outcome.cli_upload)))
+    if outcome.multipart is not None:
+        checks.append(Check(*multipart.target_row(outcome.multipart)))
     if outcome.stall is not None:
         checks += stall_checks(outcome.stall)
     return checks
@@ -302,6 +307,10 @@ def sections(outcome: Outcome) -> list[list[str]]:
     if outcome.listing is not None:
         heading = f"Complete listing (following `next_cursor`, limit {PAGE_SIZE}):"
         blocks.append([heading, "", *walks_table(outcome.listing.walks)])
+    if outcome.cli_upload is not None:
+        blocks.append(cli.report_lines(outcome.cli_upload))
+    if outcome.multipart is not None:
+        blocks.append(multipart.report_lines(outcome.multipart))
     if outcome.stall is not None:
         blocks.append(stall_lines(outcome.stall))
     return blocks
@@ -352,6 +361,8 @@ def build_report(
         "verification_failures": verification.failures if verification else {},
         "stall": dataclasses.asdict(outcome.stall) if outcome.stall else None,
         "variants": dataclasses.asdict(outcome.variants) if outcome.variants else None,
+        "cli_upload": dataclasses.asdict(outcome.cli_upload) if outcome.cli_upload else None,
+        "multipart": multipart.as_json(outcome.multipart) if outcome.multipart else None,
         "targets": [dataclasses.asdict(c) for c in checks],
         "total_seconds": total_s,
     }
@@ -366,7 +377,8 @@ def publish(
 ) -> int:
     """Print the report (and write the JSON); the exit status: 1 when anything failed."""
     # Failed: a request, flow or verification, an incomplete list, records the flows left
-    # behind, a frozen store's wrong answer, or a variants run. Missed targets are only reported.
+    # behind, a frozen store's wrong answer, a variants run, a cli_upload file, or a
+    # multipart upload. Missed targets are only reported.
     checks = all_checks(outcome)
     report = build_report(target, plan, outcome, checks, elapsed_s)
     print(markdown(report, outcome, checks), flush=True)
@@ -379,4 +391,6 @@ def publish(
     incomplete = not all(w.complete for w in walks) or leftovers > 0
     stalled = outcome.stall is not None and outcome.stall.failed
     failed = failed or (outcome.variants is not None and outcome.variants.failed)
+    failed = failed or (outcome.cli_upload is not None and outcome.cli_upload.failed)
+    failed = failed or (outcome.multipart is not None and outcome.multipart.failed)
     return 1 if failed or incomplete or stalled else 0

@@ -25,7 +25,7 @@ from cloud_image_service.api.app import create_app
 from cloud_image_service.config import Settings
 from cloud_image_service.local.devstores import DynamoDBLocal, SeaweedS3, free_port, start_stores
 from cloud_image_service.local.embedded import EmbeddedServer
-from cloud_image_service.runtime import Runtime
+from cloud_image_service.runtime import Runtime, build_runtime
 from tests.images import png_bytes
 
 
@@ -64,25 +64,62 @@ class AppServer:
         self.thread.join(timeout=15)
 
 
+# `make test-localstack` points the real-backend tests at LocalStack instead (its URL).
+LOCALSTACK = os.environ.get("CIS_TEST_LOCALSTACK")
+# The backend of the tests that need S3 events through SQS (SeaweedFS sends none).
+EVENTS_BACKEND = "real" if LOCALSTACK else "embedded"
+
+
 @dataclass
 class RealStores:
-    """SeaweedFS + DynamoDB Local, and the settings that point the service at them."""
+    """Real S3 and DynamoDB servers, and the settings that point the service at them.
 
-    s3: SeaweedS3
-    dynamodb: DynamoDBLocal
+    SeaweedFS + DynamoDB Local (`s3`, `dynamodb` are then their servers, which tests may
+    stop or freeze), or LocalStack for S3, DynamoDB and SQS (`make test-localstack`).
+    """
+
+    s3_url: str
+    dynamodb_url: str
     env: dict[str, str] = field(default_factory=dict)
+    sqs_url: str | None = None
+    s3: SeaweedS3 | None = None
+    dynamodb: DynamoDBLocal | None = None
+
+    @classmethod
+    def of(cls, s3: SeaweedS3, dynamodb: DynamoDBLocal, env: dict[str, str]) -> RealStores:
+        """SeaweedFS and DynamoDB Local."""
+        return cls(s3.endpoint_url, dynamodb.endpoint_url, env, None, s3, dynamodb)
+
+    @property
+    def seaweed(self) -> SeaweedS3:
+        """The SeaweedFS server, for tests that stop or freeze it."""
+        assert self.s3 is not None, "SeaweedFS only"
+        return self.s3
+
+    @property
+    def dynamodb_local(self) -> DynamoDBLocal:
+        """The DynamoDB Local server, for tests that stop or freeze it."""
+        assert self.dynamodb is not None, "DynamoDB Local only"
+        return self.dynamodb
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "backend": "aws",
-            "s3_endpoint_url": self.s3.endpoint_url,
-            "dynamodb_endpoint_url": self.dynamodb.endpoint_url,
+            "s3_endpoint_url": self.s3_url,
+            "dynamodb_endpoint_url": self.dynamodb_url,
             "bucket": f"test-{uuid.uuid4().hex[:12]}",
             "table": f"test-{uuid.uuid4().hex[:12]}",
             "cursor_secret": "test-secret",
             "aws_timeout_seconds": 2.0,
             "allow_insecure": True,  # these suites test the API without authentication
         }
+        if self.sqs_url is not None:  # S3 events through SQS, handled in-process
+            values |= {
+                "sqs_endpoint_url": self.sqs_url,
+                "events": "sqs",
+                "worker_in_process": True,
+                "queue_name": f"test-{uuid.uuid4().hex[:12]}",
+            }
         return Settings(**(values | overrides))
 
     def run_cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -91,16 +128,21 @@ class RealStores:
         environment = inherited | self.env | env
         environment |= {
             "CIS_BACKEND": "aws",
-            "CIS_S3_ENDPOINT_URL": self.s3.endpoint_url,
-            "CIS_DYNAMODB_ENDPOINT_URL": self.dynamodb.endpoint_url,
+            "CIS_S3_ENDPOINT_URL": self.s3_url,
+            "CIS_DYNAMODB_ENDPOINT_URL": self.dynamodb_url,
         }
+        if self.sqs_url is not None:
+            environment |= {"CIS_SQS_ENDPOINT_URL": self.sqs_url, "CIS_EVENTS": "off"}
         command = [sys.executable, "-m", "cloud_image_service.cli.main", *args]
         return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="session")
 def real_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStores]:
-    """Started once per session: SeaweedFS and DynamoDB Local on free ports."""
+    """Started once per session: SeaweedFS and DynamoDB Local on free ports (or LocalStack)."""
+    if LOCALSTACK:
+        yield from _localstack()
+        return
     s3, dynamodb = start_stores(tmp_path_factory.mktemp("seaweed"))
     env = {
         "AWS_ACCESS_KEY_ID": s3.access_key,
@@ -110,7 +152,7 @@ def real_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStores
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)  # the `aws` backend uses boto3's standard credential chain
     try:
-        yield RealStores(s3, dynamodb, env)
+        yield RealStores.of(s3, dynamodb, env)
     finally:
         for name, value in saved.items():
             if value is None:
@@ -121,15 +163,25 @@ def real_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStores
         dynamodb.stop()
 
 
+def _localstack() -> Iterator[RealStores]:
+    """LocalStack, started by `make test-localstack` (scripts/localstack.sh)."""
+    assert LOCALSTACK is not None
+    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    env |= {"AWS_DEFAULT_REGION": "us-east-1"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield RealStores(LOCALSTACK, LOCALSTACK, env, LOCALSTACK)
+
+
 def start_app(settings: Settings) -> AppServer:
-    """Start the app; on `aws` create its bucket and table first, as `init` does."""
-    server = AppServer(create_app(settings)).start()
+    """Start the app; on `aws` create its bucket, tables and queue first, as `init` does."""
     if settings.backend == "aws":
-        server.runtime.init_resources()
-    return server
+        build_runtime(settings).init_resources()
+    return AppServer(create_app(settings)).start()
 
 
-@pytest.fixture(scope="session", params=["embedded", "real"])
+@pytest.fixture(scope="session", params=["real"] if LOCALSTACK else ["embedded", "real"])
 def backend(request: pytest.FixtureRequest) -> str:
     """The name of the backend set under test."""
     name: str = request.param
@@ -179,11 +231,19 @@ def png() -> bytes:
     return png_bytes()
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """On LocalStack, a known difference of its S3 is skipped with the reason."""
+    if LOCALSTACK and item.get_closest_marker("localstack_differs") is not None:
+        pytest.skip("LocalStack's free S3 serves an unsigned GET of a private object")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """A test that cannot run is a failure, not a skip (a missing tool must not go unseen)."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
+    if LOCALSTACK and item.get_closest_marker("localstack_differs") is not None:
+        return  # the one skip a LocalStack run allows: a known difference, with its reason
     if report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped, which this suite counts as a failure: {report.longrepr}"

@@ -14,15 +14,26 @@ from dataclasses import dataclass
 from bench.harness import Target, http_client
 from bench.load import Result
 from bench.plan import Plan
-from bench.scenarios import flow, health, listing, presign, stall, verification
+from bench.scenarios import (
+    cli_upload,
+    flow,
+    health,
+    listing,
+    multipart,
+    presign,
+    stall,
+    verification,
+)
+from bench.scenarios.cli_upload import CliUploadOutcome
 from bench.scenarios.flow import FlowOutcome
 from bench.scenarios.listing import ListingOutcome
+from bench.scenarios.multipart import MultipartOutcome
 from bench.scenarios.stall import StallOutcome
 from bench.scenarios.variants import VariantsOutcome
 from bench.scenarios.verification import VerificationOutcome
 
 # Scenarios whose numbers depend on a warm stack (the list scenario warms it itself).
-THROUGHPUT = frozenset({"presign", "flow", "health", "verification"})
+THROUGHPUT = frozenset({"presign", "flow", "health", "verification", "cli_upload", "multipart"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,8 @@ class Outcome:
     verification: VerificationOutcome | None = None
     stall: StallOutcome | None = None
     variants: VariantsOutcome | None = None  # run by __main__, before any store starts
+    cli_upload: CliUploadOutcome | None = None
+    multipart: MultipartOutcome | None = None
 
 
 def check_access(target: Target, user_id: str) -> None:
@@ -68,5 +81,16 @@ def run_scenarios(target: Target, plan: Plan) -> Outcome:
     probes = health.run(target, plan) if "health" in chosen else None
     verifier = f"bench-{run_id}-verifier"
     verifications = verification.run(target, plan, verifier) if "verification" in chosen else None
+    uploaded = cli_upload.run(target, plan, run_id) if "cli_upload" in chosen else None
+    parts = multipart.run(target, plan, run_id) if "multipart" in chosen else None
     stalled = stall.run(target, f"bench-{run_id}-stall") if "stall" in chosen else None
-    return Outcome(lists, uploads, flows, probes, verifications, stalled)
+    return Outcome(
+        lists,
+        uploads,
+        flows,
+        probes,
+        verifications,
+        stalled,
+        cli_upload=uploaded,
+        multipart=parts,
+    )

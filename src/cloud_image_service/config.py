@@ -154,6 +154,21 @@ class Settings(BaseSettings):
         default=0, ge=0, le=3650, description="Days a deleted image stays restorable; 0: off."
     )
     log_level: str = "info"
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="json: one object per line with request ids (the default outside "
+        "embedded); text: for a terminal (the default on embedded).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics wants `Authorization: Bearer <token>`."
+    )
+    tracing: Literal["off", "otlp", "console"] = Field(
+        default="off",
+        description="OpenTelemetry spans (the otel extra): otlp to OTEL_EXPORTER_OTLP_ENDPOINT.",
+    )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="The worker's /metrics port; 0: none."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -231,6 +246,21 @@ class Settings(BaseSettings):
     def cors_allow_loopback(self) -> bool:
         """On `embedded` with no origin set, pages on any loopback port may call the API."""
         return self.backend == "embedded" and not self.cors_origins
+
+    @property
+    def bucket_cors_origins(self) -> list[str]:
+        """The bucket's CORS origins: the API's, or any loopback port on `embedded`, where a
+        rule is still needed for browsers to read a part's ETag (ExposeHeaders)."""
+        if self.cors_allow_loopback:
+            return ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
+        return list(self.cors_origins)
+
+    @property
+    def log_style(self) -> Literal["json", "text"]:
+        """JSON lines for machines, text for a developer's terminal."""
+        if self.log_format is not None:
+            return self.log_format
+        return "text" if self.backend == "embedded" else "json"
 
     @property
     def is_development(self) -> bool:

@@ -35,6 +35,7 @@ from cloud_image_service.domain.pagination import CursorCodec
 from cloud_image_service.domain.service import ImageService, Limits
 from cloud_image_service.domain.variants import VariantMaker
 from cloud_image_service.local.embedded import ACCESS_KEY, SECRET_KEY, EmbeddedServer
+from cloud_image_service.observability.metrics import count_store_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -63,7 +64,7 @@ class Runtime:
     def init_resources(self) -> list[str]:
         """Create bucket, table, queue and event wiring if absent (idempotent); warnings."""
         settings = self.settings
-        warnings = self.bucket.ensure_bucket(settings.region, settings.cors_origins)
+        warnings = self.bucket.ensure_bucket(settings.region, settings.bucket_cors_origins)
         warnings += self.catalog.ensure_table()
         self.keys.ensure_table()  # API keys and rate-limit counters
         if self.sqs is not None:
@@ -206,9 +207,12 @@ def build_runtime(
     storage = S3Storage(settings.bucket, s3, settings.presign_ttl_seconds, presigner)
     ddb = make_dynamodb_client(session, local or settings.dynamodb_endpoint_url, timeout, attempts)
     catalog = ImageCatalog(settings.table, ddb)
+    count_store_errors(s3, "S3")
+    count_store_errors(ddb, "DynamoDB")
     sqs: SQSClient | None = None
     if settings.events_enabled:
         sqs = make_sqs_client(session, local or settings.sqs_endpoint_url, timeout, attempts)
+        count_store_errors(sqs, "SQS")
     budget = MemoryBudget.megabytes(settings.verify_memory_mb, settings.verify_wait_seconds)
     variants = None
     if settings.variant_specs:

@@ -13,7 +13,7 @@ from cloud_image_service.local.devstores import start_stores
 from tests.conftest import AppServer, RealStores, start_app
 from tests.images import download_url, presign, upload_image
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.seaweed]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def own_stores(
     """Stores of this module only (persisted on disk), so stopping them hurts no other test."""
     base: Path = tmp_path_factory.mktemp("outage")
     s3, dynamodb = start_stores(base / "s3", base / "ddb")
-    yield RealStores(s3, dynamodb, real_stores.env)
+    yield RealStores.of(s3, dynamodb, real_stores.env)
     s3.stop()
     dynamodb.stop()
 
@@ -54,7 +54,7 @@ def _assert_503(response: httpx.Response, store: str) -> None:
 def test_dynamodb_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -> None:
     with httpx.Client(base_url=app.url, timeout=30) as api:
         image_id = upload_image(api, "outage-user", png)["image_id"]
-        own_stores.dynamodb.stop()
+        own_stores.dynamodb_local.stop()
         try:
             _assert_503(
                 api.post("/images/upload", json={"user_id": "u", "content_type": "image/png"}),
@@ -68,7 +68,7 @@ def test_dynamodb_down_then_back(own_stores: RealStores, app: AppServer, png: by
             assert ready.json()["checks"]["s3"] == "ok"
             assert "DynamoDB" in ready.json()["checks"]["dynamodb"]
         finally:
-            own_stores.dynamodb.start()
+            own_stores.dynamodb_local.start()
         _until_ready(api)
         assert api.get(f"/images/{image_id}/download").status_code == 200
         presign(api, "outage-user")
@@ -78,7 +78,7 @@ def test_s3_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -
     with httpx.Client(base_url=app.url, timeout=30) as api:
         image_id = upload_image(api, "outage-user-2", png)["image_id"]
         other_id = upload_image(api, "outage-user-2", png)["image_id"]
-        own_stores.s3.stop()
+        own_stores.seaweed.stop()
         try:
             _assert_503(api.get(f"/images/{image_id}/download"), "S3")  # pending: verifies
             assert api.get(f"/images/{image_id}").status_code == 200  # metadata still served
@@ -86,7 +86,7 @@ def test_s3_down_then_back(own_stores: RealStores, app: AppServer, png: bytes) -
             assert api.get(f"/images/{other_id}").status_code == 404  # hidden at once
             assert api.get("/ready").status_code == 503
         finally:
-            own_stores.s3.restart()
+            own_stores.seaweed.restart()
         _until_ready(api)
         url = download_url(api, image_id)
         assert httpx.get(url, timeout=30).content == png

@@ -19,7 +19,7 @@ from cloud_image_service.local.devstores import start_stores
 from tests.conftest import AppServer, RealStores, start_app
 from tests.images import png_bytes, upload_image
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.seaweed]
 
 TIMEOUT, ATTEMPTS, S3_SLOTS = 1.0, 2, 4
 # attempts x timeout, the jittered backoff between them (at most 1 s for the first
@@ -34,7 +34,7 @@ def stores(
     """Stores of this module only, so freezing them hurts no other test."""
     base: Path = tmp_path_factory.mktemp("stall")
     s3, dynamodb = start_stores(base / "s3")
-    yield RealStores(s3, dynamodb, real_stores.env)
+    yield RealStores.of(s3, dynamodb, real_stores.env)
     s3.stop()
     dynamodb.stop()
 
@@ -65,7 +65,7 @@ def test_stalled_s3_leaves_health_and_dynamodb_routes_fast(
         ready_one = upload_image(api, "stall-a", png_bytes())["image_id"]
         assert api.post(f"/images/{ready_one}/complete").status_code == 200
         pending = [upload_image(api, "stall-a", png_bytes())["image_id"] for _ in range(12)]
-        stores.s3.pause()
+        stores.seaweed.pause()
         try:
             with ThreadPoolExecutor(12) as pool:
                 # 12 requests that need S3, three times the gate's slots.
@@ -83,7 +83,7 @@ def test_stalled_s3_leaves_health_and_dynamodb_routes_fast(
                 ready_time, ready = _timed(api, "GET", "/ready")
                 results = [future.result() for future in stuck]
         finally:
-            stores.s3.resume()
+            stores.seaweed.resume()
         assert health < 0.5, health
         assert get < 1.0, get
         assert got.status_code == 200
@@ -112,14 +112,14 @@ def test_delete_during_an_s3_stall_is_finished_by_the_sweep(
             image_id = upload_image(api, "stall-b", png_bytes())["image_id"]
             assert api.post(f"/images/{image_id}/complete").status_code == 200
             ids.append(image_id)
-        stores.s3.pause()
+        stores.seaweed.pause()
         try:
             for image_id in ids:
                 assert api.delete(f"/images/{image_id}").status_code == 503
                 # Hidden at once, although its object may still be there.
                 assert api.get(f"/images/{image_id}").status_code == 404
         finally:
-            stores.s3.resume()
+            stores.seaweed.resume()
         time.sleep(1)  # S3 may still carry out the DELETEs it had queued
         Sweeper(app.runtime.service, object_grace_seconds=0).sweep()
         for image_id in ids:

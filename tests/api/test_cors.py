@@ -68,9 +68,7 @@ def test_serve_warns_when_the_bucket_cors_lacks_an_origin(
     server.stop()
     assert "CORS allows: https://app.example.com" in caplog.text
     caplog.clear()
-    other = real_stores.settings(
-        cors_origins="https://other.example.com", bucket=settings.bucket, table=settings.table
-    )
+    other = settings.model_copy(update={"cors_origins": ["https://other.example.com"]})
     server = AppServer(create_app(other))
     server.start()
     server.stop()

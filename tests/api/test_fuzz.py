@@ -99,9 +99,19 @@ def test_fuzzed_document_is_the_served_one(api: httpx.Client) -> None:
     assert response.json() == served_document()
 
 
+# uvicorn's parser refuses a request line much over 64 KiB with its own text/plain 400,
+# before the app: negative cases of long strings of 4-byte characters, percent-encoded,
+# get there. That answer belongs to the HTTP server, not to the documented API.
+SERVER_URL_LIMIT = 64 * 1024
+
+
 @schema.parametrize()
 def test_operation(case: schemathesis.Case[Any], service: AppServer) -> None:
-    case.call_and_validate(base_url=service.url)
+    response = case.call(base_url=service.url)
+    if len(str(response.request.url)) > SERVER_URL_LIMIT:
+        assert response.status_code == 400
+        return
+    case.validate_response(response)
 
 
 def _with_user(case: schemathesis.Case[Any]) -> schemathesis.Case[Any]:

@@ -17,7 +17,8 @@ def _post(api: httpx.Client, **body: Any) -> httpx.Response:
 def _assert_error(response: httpx.Response, status: int, *words: str) -> None:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"code", "message", "detail"}
+    assert set(body) == {"code", "message", "detail", "request_id"}
+    assert body["request_id"] == response.headers["X-Request-ID"]
     for word in words:
         assert word in body["message"], body["message"]
 
@@ -136,3 +137,11 @@ def test_responses_with_presigned_urls_are_never_cached(api: httpx.Client, user_
     response = api.post("/images/upload", json={"user_id": user_id, "content_type": "image/png"})
     assert response.headers["Cache-Control"] == "no-store"
     assert api.get("/images", params={"user_id": user_id}).headers["Cache-Control"] == "no-store"
+
+
+def test_static_assets_are_revalidated(api: httpx.Client) -> None:
+    asset = api.get("/static/gallery/app.js")
+    assert asset.status_code == 200
+    assert asset.headers["Cache-Control"] == "no-cache"  # an upgrade reaches every browser
+    again = api.get("/static/gallery/app.js", headers={"If-None-Match": asset.headers["ETag"]})
+    assert again.status_code == 304

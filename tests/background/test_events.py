@@ -7,10 +7,11 @@ import time
 import httpx
 import pytest
 
+from tests.conftest import EVENTS_BACKEND
 from tests.images import upload_image
 
 # SeaweedFS sends no bucket notifications (the real set confirms otherwise): embedded only.
-pytestmark = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+pytestmark = pytest.mark.parametrize("backend", [EVENTS_BACKEND], indirect=True)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from cloud_image_service.adapters.clients import make_sqs_client
-from cloud_image_service.adapters.sqs import UploadQueue
+from cloud_image_service.adapters.sqs import Message, UploadQueue
 from cloud_image_service.background.sweeper import Sweeper
 from cloud_image_service.background.worker import Worker
 from cloud_image_service.domain.pagination import CursorCodec
@@ -37,3 +37,36 @@ def test_a_queue_empty_for_30_seconds_logs_no_error(
     assert polls <= 4  # each poll really waited (moto honours WaitTimeSeconds)
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert problems == [], [r.getMessage() for r in problems]
+
+
+def test_stop_finishes_the_current_event_and_loses_none(moto_endpoint: str) -> None:
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    sqs = make_sqs_client(session, moto_endpoint, timeout=2.0)
+    url = sqs.create_queue(QueueName="stopping")["QueueUrl"]
+    handled: list[str] = []
+    service = ImageService(FakeStorage(), FakeCatalog(), CursorCodec(b"k"))
+    worker = Worker(service, Sweeper(service, 0), UploadQueue(sqs, url), 3600, wait_seconds=1)
+
+    def slow(message: Message) -> None:
+        time.sleep(1.0)  # the worker is mid-event when it is told to stop
+        handled.append(message.receipt)
+
+    worker.handle = slow  # type: ignore[method-assign]
+    for index in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f'{{"Records": [], "n": {index}}}')
+    worker.start()
+    time.sleep(1.5)
+    started = time.monotonic()
+    worker.stop()
+    worker.join(timeout=10)
+    assert time.monotonic() - started < 5  # the current event is finished, not abandoned
+    left = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    remaining = int(left["ApproximateNumberOfMessages"]) + int(
+        left["ApproximateNumberOfMessagesNotVisible"]
+    )
+    assert len(handled) + remaining == 3  # each handled (and deleted) or still queued

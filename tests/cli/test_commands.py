@@ -24,7 +24,7 @@ def test_init_is_idempotent(real_stores: RealStores) -> None:
     assert second.returncode == 0, second.stderr
     ddb = boto3.client(
         "dynamodb",
-        endpoint_url=real_stores.dynamodb.endpoint_url,
+        endpoint_url=real_stores.dynamodb_url,
         region_name="us-east-1",
         aws_access_key_id="x",
         aws_secret_access_key="y",

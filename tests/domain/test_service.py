@@ -161,6 +161,22 @@ def test_store_outage_during_verification_releases_the_claim(parts: Parts) -> No
     assert service.complete(image.image_id).status is Status.READY
 
 
+def test_an_upload_taken_out_by_another_verifier_is_verified_not_409(parts: Parts) -> None:
+    service, storage, _catalog = parts
+    image = service.create_upload("alice", "image/png").image
+    storage.put(image.upload_key, png_bytes())
+    original = storage.copy
+
+    def raced(source: str, dest: str, content_type: str, if_match: str | None) -> bool:
+        # Between our HEAD and our copy, another verifier copied it out, then failed.
+        original(source, dest, content_type, if_match)
+        storage.blobs.pop(source)
+        return False
+
+    storage.copy = raced  # type: ignore[method-assign]
+    assert service.complete(image.image_id).status is Status.READY
+
+
 def test_sweep_rejects_expired_pending_and_deletes_strays(parts: Parts) -> None:
     service, storage, catalog = parts
     abandoned = service.create_upload("alice", "image/png").image

@@ -8,7 +8,7 @@ import pytest
 
 from cloud_image_service.local.devstores import start_stores
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.seaweed]
 
 
 def test_the_store_set_starts_five_times_in_a_row(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -71,11 +71,11 @@ class ApiKeyStore:
             # must name exactly one key, so a taken id means drawing another key.
             if self._hashes_of(key_id):
                 continue
-            if self._put(digest, key_id, user_id, admin):
-                return key_id, plaintext
+            self._put(digest, key_id, user_id, admin)
+            return key_id, plaintext
         raise Conflict(f"could not draw an unused key id in {_CREATE_ATTEMPTS} attempts")
 
-    def _put(self, digest: str, key_id: str, user_id: str, admin: bool) -> bool:
+    def _put(self, digest: str, key_id: str, user_id: str, admin: bool) -> None:
         item: Any = {
             KEY_ATTRIBUTE: {"S": digest},
             "key_id": {"S": key_id},
@@ -88,7 +88,9 @@ class ApiKeyStore:
         put = partial(
             self.client.put_item, TableName=self.table, Item=item, ConditionExpression=condition
         )
-        return conditional_write(BACKEND, put) is not None
+        # The digest is of 256 random bits: if it already exists, it is this very item,
+        # written by an attempt botocore retried after a timeout. Never overwritten.
+        conditional_write(BACKEND, put)
 
     def lookup(self, plaintext: str) -> ApiKeyRecord | None:
         """The record of a live key; None for unknown, malformed or revoked keys."""

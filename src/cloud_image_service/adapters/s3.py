@@ -76,7 +76,10 @@ class S3Storage:
             )
         except (BotoCoreError, ClientError) as exc:
             raise_unavailable(BACKEND, exc)
-        return {"url": form["url"], "fields": dict(form["fields"])}
+        # Path-style `http://host/bucket` gets its slash: SeaweedFS answers a browser's
+        # preflight of `/bucket` from its global origins, not the bucket's CORS rules.
+        url = form["url"] if form["url"].endswith("/") else form["url"] + "/"
+        return {"url": url, "fields": dict(form["fields"])}
 
     def _presign(self, operation: str, params: dict[str, str]) -> str:
         try:

@@ -30,6 +30,7 @@ class Message:
 
     receipt: str
     keys: list[str]
+    sent_at: float | None = None  # epoch seconds SQS received it: the worker's lag
 
 
 def object_keys(body: str) -> list[str]:
@@ -71,11 +72,15 @@ class UploadQueue:
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=max_messages,
                 WaitTimeSeconds=wait_seconds,
+                MessageSystemAttributeNames=["SentTimestamp"],
             )
         except (BotoCoreError, ClientError) as exc:
             raise_unavailable(BACKEND, exc)
         messages = response.get("Messages", [])
-        return [Message(m["ReceiptHandle"], object_keys(m.get("Body", ""))) for m in messages]
+        return [
+            Message(m["ReceiptHandle"], object_keys(m.get("Body", "")), _sent_at(m))
+            for m in messages
+        ]
 
     def ack(self, message: Message) -> None:
         """Delete a handled message (an unacknowledged one comes back later)."""
@@ -110,3 +115,8 @@ def _policy(queue_arn: str, bucket: str) -> str:
         "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
     }
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def _sent_at(message: Any) -> float | None:
+    sent = message.get("Attributes", {}).get("SentTimestamp")
+    return int(sent) / 1000 if sent else None

@@ -17,14 +17,17 @@ from cloud_image_service.api import (
     gallery,
     health,
     images,
+    metrics,
     multipart,
     openapi,
     security,
 )
+from cloud_image_service.api.access import AccessLog
 from cloud_image_service.api.gate import StoreGate
 from cloud_image_service.api.limits import BodySizeLimit
 from cloud_image_service.auth.authenticator import check_auth_mode
 from cloud_image_service.config import Settings
+from cloud_image_service.observability.tracing import setup_tracing
 from cloud_image_service.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
@@ -67,34 +70,45 @@ def _announce(runtime: Runtime) -> None:
         )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """An app that builds its runtime at start-up and releases it at shutdown."""
-    settings = settings or Settings()
+def attach(app: FastAPI, runtime: Runtime) -> None:
+    """Put what the routes need on the app's state (from a runtime built once)."""
+    settings = runtime.settings
+    app.state.runtime = runtime
+    app.state.service = runtime.service
+    app.state.authenticator = runtime.authenticator
+    app.state.rate_limiter = runtime.rate_limiter
+    app.state.verify_limiter = runtime.verify_limiter
+    app.state.multipart = runtime.multipart
+    probe = runtime.storage.presign_get("images/probe", "image/png", "inline")
+    app.state.gallery_csp = gallery.gallery_csp(gallery.s3_origin(probe))
+    app.state.s3_gate = StoreGate("S3", settings.s3_max_concurrency, settings.aws_timeout_seconds)
+    # /ready's own threads: a stalled store cannot make it wait for the request pool.
+    app.state.probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cis-probe")
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """An app that builds its runtime at start-up and releases it at shutdown.
+
+    With a `runtime` (AWS Lambda: built once per container), the app uses it at once
+    and its lifespan does nothing, so a per-invocation lifespan costs nothing.
+    """
+    settings = settings or (runtime.settings if runtime is not None else Settings())
     # Before anything starts: an unsafe auth mode is refused with the reason.
     check_auth_mode(settings.auth_mode, settings.backend, settings.allow_insecure)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await run_in_threadpool(build_runtime, settings, settings.run_worker_in_process)
-        await run_in_threadpool(_announce, runtime)  # it may read the bucket's CORS
-        app.state.runtime = runtime
-        app.state.service = runtime.service
-        app.state.authenticator = runtime.authenticator
-        app.state.rate_limiter = runtime.rate_limiter
-        app.state.verify_limiter = runtime.verify_limiter
-        app.state.multipart = runtime.multipart
-        probe = runtime.storage.presign_get("images/probe", "image/png", "inline")
-        app.state.gallery_csp = gallery.gallery_csp(gallery.s3_origin(probe))
-        app.state.s3_gate = StoreGate(
-            "S3", settings.s3_max_concurrency, settings.aws_timeout_seconds
-        )
-        # /ready's own threads: a stalled store cannot make it wait for the request pool.
-        app.state.probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cis-probe")
+        if runtime is not None:
+            yield
+            return
+        built = await run_in_threadpool(build_runtime, settings, settings.run_worker_in_process)
+        await run_in_threadpool(_announce, built)  # it may read the bucket's CORS
+        attach(app, built)
         try:
             yield
         finally:
             app.state.probe_pool.shutdown(wait=False, cancel_futures=True)
-            await run_in_threadpool(runtime.close)
+            await run_in_threadpool(built.close)
 
     app = FastAPI(
         title="Cloud Image Service",
@@ -113,5 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     docs.install(app)
     gallery.install(app)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    metrics.install(app, token)
     openapi.install(app, settings)
+    if runtime is not None:
+        attach(app, runtime)
+    setup_tracing(app, settings.tracing)
+    app.add_middleware(AccessLog)  # outermost: the request id is set before anything runs
     return app

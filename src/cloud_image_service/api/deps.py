@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,8 +11,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from cloud_image_service.api.gate import s3_slot
 from cloud_image_service.auth.authenticator import API_KEY_HEADER, Authenticator
 from cloud_image_service.auth.caller import Caller
+from cloud_image_service.auth.errors import TooManyRequests
 from cloud_image_service.auth.ratelimit import RateLimiter, caller_key
 from cloud_image_service.domain.service import ImageService
+from cloud_image_service.observability.metrics import RATE_LIMITED
 
 # Declared on every protected route so the OpenAPI document lists both schemes and
 # Swagger UI's Authorize button works; auto_error=False because the Authenticator,
@@ -46,7 +49,10 @@ def caller_dependency(
     the thread pool.
     """
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.authenticate(request.headers)
+    caller = authenticator.authenticate(request.headers)
+    if caller.user_id is not None:  # the access log names callers by a hash, never in clear
+        request.state.caller = hashlib.sha256(caller.user_id.encode()).hexdigest()[:16]
+    return caller
 
 
 def rate_limited_caller(
@@ -55,8 +61,18 @@ def rate_limited_caller(
     """Dependency: the caller, after counting one hit on `app.state.rate_limiter` (None: off)."""
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is not None:
-        limiter.hit(caller_key(caller, request.client.host if request.client else None))
+        _hit(
+            limiter, "uploads", caller_key(caller, request.client.host if request.client else None)
+        )
     return caller
+
+
+def _hit(limiter: RateLimiter, name: str, key: str) -> None:
+    try:
+        limiter.hit(key)
+    except TooManyRequests:
+        RATE_LIMITED.labels(name).inc()
+        raise
 
 
 class VerifyLimit:
@@ -68,7 +84,7 @@ class VerifyLimit:
 
     def __call__(self) -> None:
         if self.limiter is not None:
-            self.limiter.hit(self.key)
+            _hit(self.limiter, "verify", self.key)
 
 
 def verify_limit(

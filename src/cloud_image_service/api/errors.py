@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud_image_service.api.security import COMMON_HEADERS, STRICT_CSP
 from cloud_image_service.domain.errors import ServiceError
+from cloud_image_service.observability.logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """The error body every failure shares: {code, message, detail}."""
-    body = {"code": code, "message": message, "detail": message}
+    body = {"code": code, "message": message, "detail": message, "request_id": REQUEST_ID.get()}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -161,7 +161,8 @@ def _numbers(text: str) -> list[int]:
 
 
 @router.get(
-    "/multipart/{upload_id}/{part_number}",
+    # `:int` so that `GET .../complete` is not a part number: it is a 405, as it should be.
+    "/multipart/{upload_id}/{part_number:int}",
     operation_id="sign_part",
     responses=errors(400, 401, 404, 422, 503, e404=_NOT_FOUND),
 )

@@ -30,8 +30,10 @@ _DOCS_SOURCES = {
 }
 
 # API answers carry presigned URLs and per-user data: no cache, shared or private, may keep
-# them. Static assets (docs, gallery) are the same for everyone and may be cached.
+# them. Static assets (docs, gallery) are the same for everyone and may be cached, but
+# revalidated (ETag, 304) so that an upgrade never leaves a browser on old modules.
 NO_STORE = "no-store"
+REVALIDATE = "no-cache"
 STATIC_PREFIX = "/static/"
 
 COMMON_HEADERS = {
@@ -76,8 +78,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 _add_headers(message, STRICT_CSP)
-                if not cacheable:
-                    _set_default(message, "Cache-Control", NO_STORE)
+                _set_default(message, "Cache-Control", REVALIDATE if cacheable else NO_STORE)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -9,6 +9,7 @@ not want them (strays) and deletes those.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from cloud_image_service.domain.models import (
 )
 from cloud_image_service.domain.multipart import MultipartUploads
 from cloud_image_service.domain.service import ImageService, image_id_of
+from cloud_image_service.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,10 @@ class Sweeper:
         self._finish(Status.TRASHED, report)
         self._abort_abandoned(report)
         self._delete_strays(report)
-        log.info("sweep: %s", report)
+        for action, count in dataclasses.asdict(report).items():
+            if count:
+                metrics.SWEEP_ACTIONS.labels(action).inc(count)
+        log.info("sweep: %s", report, extra=dataclasses.asdict(report))
         return report
 
     def _expire_pending(self, report: SweepReport) -> None:
@@ -86,8 +91,10 @@ class Sweeper:
             if result.status is Status.PENDING:
                 self.service.reject(image, "upload expired: no object arrived in time")
                 report.expired_rejected += 1
+                _action("expired upload rejected", image.image_id)
             else:
                 report.expired_verified += 1
+                _action(f"expired upload verified: {result.status.value}", image.image_id)
 
     def _abort_abandoned(self, report: SweepReport) -> None:
         """Multipart uploads left half-way: their parts are billed until aborted."""
@@ -97,6 +104,7 @@ class Sweeper:
         for upload in self.multipart.store.uploads(UPLOAD_PREFIX, started_before):
             self.multipart.store.abort(upload.key, upload.upload_id)
             report.multipart_aborted += 1
+            _action("abandoned multipart upload aborted", image_id_of(upload.key), upload.key)
             image_id = image_id_of(upload.key)
             image = self.service.catalog.get(image_id) if image_id else None
             if image is not None and image.status is Status.PENDING:
@@ -106,6 +114,9 @@ class Sweeper:
         """Finish deletes that failed half-way, or purge trash whose days are over."""
         for image in self.service.catalog.due(kind, int(time.time())):
             self.service.remover.remove(image)
+            _action(
+                "delete finished" if kind is Status.DELETING else "trash purged", image.image_id
+            )
             if kind is Status.DELETING:
                 report.deletes_finished += 1
             else:
@@ -125,3 +136,9 @@ class Sweeper:
                         if image_id is None or known.get(image_id) not in kept_by:
                             storage.delete(key)
                             report.stray_objects_deleted += 1
+                            _action("stray object deleted", image_id, key)
+
+
+def _action(action: str, image_id: str | None, key: str | None = None) -> None:
+    """One log line per thing the sweep did, with the image it did it to."""
+    log.info("sweep: %s", action, extra={"action": action, "image_id": image_id, "key": key})

@@ -26,6 +26,7 @@ from cloud_image_service.domain.errors import (
 from cloud_image_service.domain.models import UPLOAD_PREFIX, Status
 from cloud_image_service.domain.service import ImageService, image_id_of
 from cloud_image_service.domain.variants import VariantMaker
+from cloud_image_service.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,12 @@ class Worker:
                 # Not ours to keep: no record, or one already decided (a PUT replayed
                 # after `complete` changes nothing that is served; its bytes go now).
                 self.service.storage.delete(key)
+                log.info("event: upload dropped", extra={"image_id": image_id, "key": key})
                 continue
-            self.service.confirm(image)
+            result = self.service.confirm(image)
+            log.info(
+                "event: upload %s", result.status.value, extra={"image_id": image_id, "key": key}
+            )
 
     def poll_once(self) -> int:
         """Receive and handle one batch of events; returns how many were handled."""
@@ -78,7 +83,11 @@ class Worker:
             self.stopping.wait(self.wait_seconds)
             return 0
         handled = 0
-        for message in self.queue.receive(self.wait_seconds):
+        batch = self.queue.receive(self.wait_seconds)
+        sent = [m.sent_at for m in batch if m.sent_at is not None]
+        if sent:
+            metrics.OLDEST_EVENT_AGE.set(max(0.0, time.time() - min(sent)))
+        for message in batch:
             try:
                 self.handle(message)
             except _RETRYABLE as exc:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from cloud_image_service.adapters.keys_table import ApiKeyStore
@@ -17,9 +18,12 @@ from cloud_image_service.cli import keys as keys_cli
 from cloud_image_service.cli import variants as variants_cli
 from cloud_image_service.config import Settings
 from cloud_image_service.domain.errors import ServiceError
+from cloud_image_service.observability.logs import configure as configure_logs
 from cloud_image_service.runtime import Runtime, build_runtime
 
 log = logging.getLogger("cloud_image_service")
+# SIGTERM: uvicorn stops accepting, then waits this long for requests in flight.
+GRACEFUL_SECONDS = 20
 
 
 def _settings() -> Settings:
@@ -39,18 +43,14 @@ def describe_invalid_settings(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # moto's werkzeug logs every request of the embedded backend: noise next to uvicorn's.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+def _logging(settings: Settings) -> None:
+    configure_logs(settings.log_level, settings.log_style)
 
 
 def serve(args: argparse.Namespace) -> int:
     """Run the API under uvicorn."""
     settings = _settings()
-    _logging(settings.log_level)
+    _logging(settings)
     from cloud_image_service.api.app import create_app
 
     try:
@@ -62,7 +62,15 @@ def serve(args: argparse.Namespace) -> int:
     port = settings.port if args.port is None else args.port
     shown = f"[{host}]" if ":" in host else host
     log.info("serving on http://%s:%d (API docs: http://%s:%d/docs)", shown, port, shown, port)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # ours (configure_logs): JSON lines with request ids
+        access_log=False,  # api/access.py logs each request, with more
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
     return 0
 
 
@@ -90,7 +98,7 @@ def _aws_runtime(on_embedded: str) -> Runtime | None:
     (the same value on both) the command attaches to that server's moto instead.
     """
     settings = _settings()
-    _logging(settings.log_level)
+    _logging(settings)
     if settings.backend == "embedded":
         if settings.embedded_port:
             return build_runtime(settings, attach_embedded=True)
@@ -114,6 +122,13 @@ def worker(_: argparse.Namespace) -> int:
         print(f"worker failed: {exc.message}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    if runtime.settings.metrics_port:
+        start_http_server(runtime.settings.metrics_port, addr=runtime.settings.host)
+        log.info(
+            "worker metrics on http://%s:%d/metrics",
+            runtime.settings.host,
+            runtime.settings.metrics_port,
+        )
     log.info("worker started (events %s)", "on" if runtime.sqs else "off: sweeping only")
     try:
         loop.run()

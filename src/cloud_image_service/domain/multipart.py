@@ -23,6 +23,7 @@ from cloud_image_service.domain.errors import (
 from cloud_image_service.domain.models import UPLOAD_PREFIX, Image, Part, Status, utcnow
 from cloud_image_service.domain.ports import MultipartStore
 from cloud_image_service.domain.service import ImageService
+from cloud_image_service.observability import metrics
 
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3: every part but the last
 MAX_PARTS = 10_000  # S3: part numbers 1-10,000
@@ -91,16 +92,24 @@ class MultipartUploads:
         except BaseException:
             self.store.abort(image.upload_key, upload_id)  # no S3 upload without its record
             raise
+        metrics.UPLOADS_CREATED.labels("multipart").inc()
         return Started(image, upload_id, self.part_bytes)
 
     def find(self, upload_id: str, key: str, owner: str | None) -> Image:
         """The pending upload these belong to; anything else is the same 404."""
+        image = self._record(upload_id, key, owner)
+        if image.status is not Status.PENDING:
+            raise MultipartNotFound(upload_id)
+        return image
+
+    def _record(self, upload_id: str, key: str, owner: str | None) -> Image:
+        """The caller's record of this upload id and key, whatever its status."""
         image_id = key.removeprefix(UPLOAD_PREFIX) if key.startswith(UPLOAD_PREFIX) else ""
         try:
             image = self.service.get(image_id, owner) if image_id else None
         except ImageNotFound:
             image = None
-        if image is None or image.status is not Status.PENDING or image.upload_id != upload_id:
+        if image is None or image.upload_id != upload_id:
             raise MultipartNotFound(upload_id)
         if image.upload_key != key:  # the id's canonical form must be the key's
             raise MultipartNotFound(upload_id)
@@ -126,9 +135,20 @@ class MultipartUploads:
     def complete(
         self, upload_id: str, key: str, sent: list[tuple[int, str]], owner: str | None
     ) -> Image:
-        """Check the parts, have S3 assemble them, then verify as `complete` does."""
-        image = self.find(upload_id, key, owner)
-        held = {part.number: part for part in self.store.parts(image.upload_key, upload_id)}
+        """Check the parts, have S3 assemble them, then verify as `complete` does.
+
+        Idempotent, as a client retrying after a lost answer or a 409 needs: once S3 has
+        assembled the parts, a retry goes straight to the verdict."""
+        image = self._record(upload_id, key, owner)
+        if image.status is not Status.PENDING:
+            return self.service.complete(image.image_id, owner)  # the verdict, again
+        try:
+            listed = self.store.parts(image.upload_key, upload_id)
+        except MultipartNotFound:
+            if self.service.storage.head(image.upload_key) is None:
+                raise
+            return self.service.complete(image.image_id, owner)  # assembled already
+        held = {part.number: part for part in listed}
         chosen = self._check_parts(sent, held)
         total = sum(held[number].size for number, _ in chosen)
         if total > self.max_bytes:

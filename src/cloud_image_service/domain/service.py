@@ -43,6 +43,7 @@ from cloud_image_service.domain.ports import Catalog, Storage
 from cloud_image_service.domain.removal import Remover
 from cloud_image_service.domain.variants import VariantMaker
 from cloud_image_service.domain.verification import Limits, Verifier
+from cloud_image_service.observability import metrics
 
 __all__ = ["Download", "ImageService", "Limits", "NewUpload", "canonical_id", "image_id_of"]
 
@@ -176,6 +177,7 @@ class ImageService:
         url = self.storage.presign_put(image.upload_key, content_type)
         form = self.storage.presign_post(image.upload_key, content_type, limit)
         self.catalog.create(image)
+        metrics.UPLOADS_CREATED.labels("single").inc()
         return NewUpload(image, url, form, expires_at)
 
     def get(

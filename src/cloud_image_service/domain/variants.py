@@ -23,6 +23,7 @@ from cloud_image_service.domain.errors import ServiceError
 from cloud_image_service.domain.models import VARIANTS_DUE, Image, Status, Variant, utcnow
 from cloud_image_service.domain.ports import Catalog, Storage
 from cloud_image_service.imaging import OutputFormat, UnsupportedImage, make_variants
+from cloud_image_service.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +123,13 @@ class VariantMaker:
         missing = self.missing(image)
         if not missing and image.placeholder is not None:
             return self._record(image, {}, image.placeholder) or image
+        started = time.perf_counter()
         try:
             made, placeholder = self._render(image, missing)
         except (ServiceError, UnsupportedImage, OSError) as exc:
+            metrics.VARIANT_SECONDS.labels("failed").observe(time.perf_counter() - started)
             return self._failed(image, exc)
+        metrics.VARIANT_SECONDS.labels("made").observe(time.perf_counter() - started)
         return self._record(image, made, placeholder) or image
 
     def _render(self, image: Image, missing: list[VariantSpec]) -> tuple[dict[str, Variant], str]:
@@ -156,7 +160,13 @@ class VariantMaker:
             image.image_id, (Status.READY, Status.TRASHED), changes, remove=remove
         )
         if recorded is not None and made:
-            log.info("image %s: variants %s made", image.image_id, ", ".join(sorted(made)))
+            names = ", ".join(sorted(made))
+            log.info(
+                "image %s: variants %s made",
+                image.image_id,
+                names,
+                extra={"image_id": image.image_id, "action": "variants made"},
+            )
         return recorded
 
     def _failed(self, image: Image, exc: Exception) -> Image:

@@ -34,6 +34,7 @@ from cloud_image_service.domain.errors import (
 from cloud_image_service.domain.models import VARIANTS_DUE, Image, ObjectInfo, Status, utcnow
 from cloud_image_service.domain.ports import Catalog, Storage
 from cloud_image_service.domain.verify import ImageRejected, TrailingData, Verified, verify_image
+from cloud_image_service.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +115,23 @@ class Verifier:
     def _take_upload(self, image: Image, staged: ObjectInfo) -> None:
         """Copy the upload to the served key (as it was when HEAD saw it), then drop it."""
         copied = self.storage.copy(image.upload_key, image.key, image.content_type, staged.etag)
+        if not copied and self._taken_by_another(image):
+            return
         if not copied:  # replaced or removed since the HEAD: the client is still uploading
             raise Conflict(f"the upload of image {image.image_id!r} changed while it was checked")
         self.storage.delete(image.upload_key)
 
+    def _taken_by_another(self, image: Image) -> bool:
+        """Between our HEAD and our claim, another verifier copied the upload out, then
+        gave its claim back (a store failed): the copy is what we verify."""
+        return self.storage.head(image.upload_key) is None and (
+            self.storage.head(image.key) is not None
+        )
+
     def _verify(self, image: Image, token: str) -> Image:
         try:
-            verified = self._check(image)
+            with metrics.timed(metrics.VERIFICATION_SECONDS):
+                verified = self._check(image)
         except ImageRejected as exc:
             return self.reject(image, exc.reason, token)
         if self._claim(image.image_id, token) is None:  # the lease ran out: another decides
@@ -144,6 +155,8 @@ class Verifier:
         )
         if ready is None:
             return self._await_verdict(image)  # lost the claim meanwhile: theirs stands
+        metrics.verified("ready")
+        log.info("image %s ready", image.image_id, extra={"image_id": image.image_id})
         if self.limits.variants and self.on_ready is not None:
             self.on_ready()  # an in-process worker makes the variants now
         return ready
@@ -169,7 +182,13 @@ class Verifier:
         rejected = self.catalog.transition(image.image_id, Status.PENDING, changes, claim=token)
         if rejected is None:  # someone else decided first: theirs stands
             return self._current(image.image_id)
-        log.info("image %s rejected: %s", image.image_id, reason)
+        metrics.verified("rejected", reason)
+        log.info(
+            "image %s rejected: %s",
+            image.image_id,
+            reason,
+            extra={"image_id": image.image_id, "reason": reason},
+        )
         self.storage.delete(image.key)
         self.storage.delete(image.upload_key)
         return rejected  # a rejected image never had variants: nothing else to delete

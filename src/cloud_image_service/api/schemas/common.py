@@ -27,6 +27,7 @@ class ErrorBody(BaseModel):
                     "code": "image_not_found",
                     "message": "image '9b1c0a4e-8f1f-4c4e-9d55-0d6c2f7e4a10' not found",
                     "detail": "image '9b1c0a4e-8f1f-4c4e-9d55-0d6c2f7e4a10' not found",
+                    "request_id": "5f2c1e9a0b7d4c3e8f6a1b2c3d4e5f60",
                 }
             ]
         }
@@ -38,6 +39,11 @@ class ErrorBody(BaseModel):
     )
     message: str = Field(description="What is wrong, naming the field or the store.")
     detail: str = Field(description="The same as `message`, for clients of FastAPI's default.")
+    request_id: str | None = Field(
+        default=None,
+        description="This request's id, also in the `X-Request-ID` header and in every log "
+        "line it caused: quote it when reporting a problem.",
+    )
 
 
 class Health(BaseModel):

@@ -1,0 +1,1 @@
+"""`cis`, the command line of the Cloud Image Service (`pip install cloud-image-client[cli]`)."""
