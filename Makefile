@@ -62,7 +62,7 @@ test: install-dev tools lint typecheck deploy-check
 
 # LocalStack 4.14 without Docker (scripts/localstack.sh: its own venv on Python 3.13, DynamoDB
 # Local's jar): the real-backend suite, the events tests and the seed's flow against it.
-# Not part of `make test`: the set-up is heavy (about 2.5 min the first time, 400 MB).
+# Not part of `make test`: the set-up is heavy (about 2.5 min the first time, about 600 MB).
 LOCALSTACK_DIR := $(TOOLS)/localstack
 LOCALSTACK_SUITES := tests/api tests/domain tests/auth tests/background tests/cli tests/adapters
 

@@ -97,6 +97,9 @@ def test_upload_folder_then_everything_is_a_duplicate(
     code, out, _ = cis(*url, "get", image_id, "-o", str(tmp_path), "--variant", "thumb")
     assert code == 0
     assert (tmp_path / "p1-thumb.webp").exists()
+    code, out, _ = cis(*url, "get", image_id, "--variant", "thumb", "-o", f"{tmp_path}/thumbs/")
+    assert code == 0, out
+    assert (tmp_path / "thumbs" / "p1-thumb.webp").is_file()  # the folder made, not a file
 
     (folder / "p0.png").write_bytes(png_bytes(40, seed=999))  # changed since the upload
     (folder / "new.png").write_bytes(png_bytes(40, seed=998))  # never uploaded
@@ -163,6 +166,28 @@ def test_unreachable_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr == f"cis: cannot reach {url}: connection refused\n"
     assert done.stdout == ""
+
+
+def test_closed_stdout_ends_quietly_with_141(client: Client, service: Service, user: str) -> None:
+    """`cis ls --json | head -1`: no `cis: broken pipe`, 128 + SIGPIPE as `ls` would."""
+    client.upload(png_bytes(16, seed=310), user_id=user)
+    env = {**os.environ, "CIS_URL": service.url}
+    for args in (["--json"], []):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before cis writes a line
+        try:
+            done = subprocess.run(
+                [str(CIS), "ls", "--user", user, *args],
+                env=env,
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            os.close(write)
+        assert (done.returncode, done.stderr) == (141, ""), args
 
 
 def test_ctrl_c_stops_and_the_next_run_resumes(

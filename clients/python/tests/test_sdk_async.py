@@ -46,6 +46,8 @@ def test_async_flow(service: Service, user: str, tmp_path: Path) -> None:
                 await asyncio.sleep(0.25)
             thumb = await client.download(first.image_id, tmp_path / "t.webp", variant="thumb")
             assert thumb.read_bytes()[:4] == b"RIFF"
+            made = await client.download(first.image_id, f"{tmp_path}/thumbs/", variant="thumb")
+            assert made == tmp_path / "thumbs" / "a-thumb.webp"
             with pytest.raises(ImageRejected):
                 await client.upload(b"text", user_id=user, content_type="image/gif")
             await client.delete(first.image_id)

@@ -49,6 +49,9 @@ def test_download_original_and_variant(client: Client, user: str, tmp_path: Path
     assert thumb == tmp_path / "photo-thumb.webp"
     assert thumb.read_bytes()[:4] == b"RIFF"
     assert received[-1] == thumb.stat().st_size
+    made = client.download(image.image_id, f"{tmp_path}/new/thumbs/", variant="thumb")
+    assert made == tmp_path / "new" / "thumbs" / "photo-thumb.webp"  # folders made
+    assert made.read_bytes() == thumb.read_bytes()
     assert not list(tmp_path.glob(".*.part"))
     assert hashlib.sha256(original.read_bytes()).hexdigest() == image.sha256
 

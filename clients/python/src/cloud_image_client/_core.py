@@ -4,6 +4,7 @@ progress and the helpers of downloads."""
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 import secrets
@@ -271,8 +272,13 @@ def filename_from_disposition(header: str | None) -> str | None:
     return name if name not in ("", ".", "..") else None
 
 
-def download_target(dest: Path, header: str | None, fallback: str) -> Path:
-    """Where a download goes: `dest`, or inside it when it is a directory."""
-    if dest.is_dir():
-        return dest / (filename_from_disposition(header) or fallback)
-    return dest
+def download_target(dest: str | os.PathLike[str], header: str | None, fallback: str) -> Path:
+    """Where a download goes: `dest`, or inside it when it is a directory: an existing one,
+    or one named with a trailing separator (`thumbs/`), then made with its parents."""
+    name = os.fspath(dest)
+    path = Path(name)
+    if name.endswith((os.sep, os.altsep or os.sep)):
+        path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        return path / (filename_from_disposition(header) or fallback)
+    return path

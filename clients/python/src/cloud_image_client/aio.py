@@ -254,13 +254,14 @@ class AsyncClient:
         *,
         progress: ProgressCallback | None = None,
     ) -> Path:
-        """Save the original (or a variant) to `dest` (a file, or a directory: the service's
-        file name); returns the path written."""
+        """Save the original (or a variant) to `dest` (a file, or a directory, one that exists
+        or a path ending with `/`, then made: the service's file name); returns the path
+        written."""
         url = await self.download_url(image_id, variant)
         attempt = 0
         while True:
             try:
-                return await self._fetch(url, Path(dest), image_id, progress)
+                return await self._fetch(url, dest, image_id, progress)
             except httpx.TransportError as exc:
                 if not transport_retry(self._policy, attempt, exc, True):
                     reason = describe_transport_error(exc)
@@ -272,7 +273,11 @@ class AsyncClient:
             attempt += 1
 
     async def _fetch(
-        self, url: str, dest: Path, image_id: str, progress: ProgressCallback | None
+        self,
+        url: str,
+        dest: str | os.PathLike[str],
+        image_id: str,
+        progress: ProgressCallback | None,
     ) -> Path:
         async with self._http.stream("GET", url) as response:
             if response.status_code != 200:

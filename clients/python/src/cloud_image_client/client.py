@@ -258,13 +258,14 @@ class Client:
         *,
         progress: ProgressCallback | None = None,
     ) -> Path:
-        """Save the original (or a variant) to `dest`; a directory gets the name the service
-        gives (`cat.png`, `cat-thumb.webp`). Returns the path written (atomically)."""
+        """Save the original (or a variant) to `dest`; a directory (one that exists, or a path
+        ending with `/`, then made) gets the name the service gives (`cat.png`,
+        `cat-thumb.webp`). Returns the path written (atomically)."""
         url = self.download_url(image_id, variant)
         attempt = 0
         while True:
             try:
-                return self._fetch(url, Path(dest), image_id, progress)
+                return self._fetch(url, dest, image_id, progress)
             except httpx.TransportError as exc:
                 if not transport_retry(self._policy, attempt, exc, True):
                     reason = describe_transport_error(exc)
@@ -276,7 +277,11 @@ class Client:
             attempt += 1
 
     def _fetch(
-        self, url: str, dest: Path, image_id: str, progress: ProgressCallback | None
+        self,
+        url: str,
+        dest: str | os.PathLike[str],
+        image_id: str,
+        progress: ProgressCallback | None,
     ) -> Path:
         with self._http.stream("GET", url) as response:
             if response.status_code != 200:

@@ -27,6 +27,7 @@ EXIT_OK = 0  # everything asked for was done
 EXIT_FAILED = 1  # some file failed, was rejected, is missing; an image not found
 EXIT_USAGE = 2  # usage or configuration: bad option, bad URL, unreachable, credential refused
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away (`cis ls | head -1`)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ def one_line_errors() -> Iterator[None]:
     """Any error of the SDK (or of a file) ends the command with one line, never a traceback."""
     try:
         yield
+    except BrokenPipeError:  # stdout closed early: no message (`main.closed_stdout`)
+        raise
     except (CloudImageError, OSError, ValueError) as error:
         fail(describe(error), exit_code_of(error))
 

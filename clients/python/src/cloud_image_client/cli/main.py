@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from cloud_image_client import ApiError, Image, NotFound
 from cloud_image_client.cli.check import run_check
 from cloud_image_client.cli.common import (
     API_KEY_ENV,
     DEFAULT_URL,
+    EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -36,10 +40,22 @@ HELP = f"""Upload, list, download and check images of a Cloud Image Service.
 The service is --url or ${URL_ENV} (default {DEFAULT_URL}); the credential ${TOKEN_ENV}
 (a JWT) or ${API_KEY_ENV}. Exit codes: 0 done, 1 some file failed, was rejected or is
 missing, 2 usage or configuration error (bad option, service unreachable, credential
-refused), 130 interrupted.
+refused), 130 interrupted, 141 standard output closed early (`cis ls | head -1`).
 """
 
+
+class Commands(TyperGroup):
+    """`cis`'s commands: a closed standard output ends any of them quietly."""
+
+    def invoke(self, ctx: Any) -> Any:  # a Context of the click Typer bundles
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # before Typer, which would make it exit 1
+            closed_stdout()
+
+
 app = typer.Typer(
+    cls=Commands,
     help=HELP,
     no_args_is_help=True,
     add_completion=False,
@@ -147,9 +163,17 @@ def _table(images: list[Image]) -> Table:
     return table
 
 
+class _Console(Console):
+    """Rich's console on stdout; closed early, it ends as the commands do (141, not Rich's 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        closed_stdout()
+
+
 def _console() -> Console:
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=250)
+    console = _Console(highlight=False)
+    return console if console.is_terminal else _Console(highlight=False, width=250)
 
 
 @app.command("ls")
@@ -209,8 +233,13 @@ def get(
     ctx: typer.Context,
     image_id: Annotated[str, typer.Argument(metavar="ID")],
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="File or folder (default: here, the image's name)."),
+        str | None,  # a str: a Path would lose the trailing "/" of a folder to be made
+        typer.Option(
+            "--output",
+            "-o",
+            help="File or folder (a folder named with a trailing / is made if missing; "
+            "default: here, the image's name).",
+        ),
     ] = None,
     variant: Annotated[
         str | None, typer.Option("--variant", help="A variant (thumb, preview, ...).")
@@ -279,10 +308,27 @@ def check(
     raise typer.Exit(run_check(config, _files(paths), user, as_json))
 
 
+def closed_stdout() -> NoReturn:
+    """Standard output's reader went away (`cis ls --json | head -1`): end at once, without
+    a message, with 141 (128 + SIGPIPE), the status a shell sees from `ls`, `rclone` and
+    other tools killed by SIGPIPE. What is still buffered goes to /dev/null, so Python's
+    flush at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError):  # not a file descriptor (CliRunner)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_BROKEN_PIPE)
+
+
 def main() -> None:
-    """The console script `cis`: anything unexpected is still one line, never a traceback."""
+    """The console script `cis`: anything unexpected is still one line, never a traceback;
+    a closed standard output ends quietly with 141 (`closed_stdout`)."""
     try:
-        app(prog_name="cis")
+        try:
+            app(prog_name="cis")
+        finally:
+            sys.stdout.flush()  # now, not at exit, where a broken pipe would be reported
+    except BrokenPipeError:
+        closed_stdout()
     except Exception as error:  # a bug or an answer the SDK did not expect
         print(f"cis: unexpected error: {type(error).__name__}: {error}", file=sys.stderr)
         sys.exit(EXIT_FAILED)
