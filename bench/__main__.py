@@ -133,6 +133,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="rounds of the multipart scenario, each concurrency and uploader once (3; --quick 2)",
     )
     parser.add_argument(
+        "--cpu-requests",
+        type=int,
+        help="timed requests per row of the cpu scenario (600; --quick 150)",
+    )
+    parser.add_argument(
+        "--cpu-concurrency",
+        type=concurrency_list,
+        help="clients of the cpu scenario, each request and backend (1,8)",
+    )
+    parser.add_argument(
         "--service-log-level",
         default="warning",
         help="CIS_LOG_LEVEL of the managed service; 'info' adds uvicorn's access log (warning)",

@@ -8,6 +8,7 @@ requests (JWTs minted per user) and the HTTP clients. `bench.load` measures with
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -19,7 +20,7 @@ import time
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -47,6 +48,8 @@ INIT_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 TOKEN_TTL_S = 3600  # tokens are minted when a scenario starts: an hour outlasts any scenario
 TOKEN_ENV = "CIS_BENCH_TOKEN"
+MAX_LOG_EXAMPLES = 5
+LOG_PROBLEMS = frozenset({"WARNING", "ERROR", "CRITICAL"})
 
 
 def progress(message: str) -> None:
@@ -185,16 +188,18 @@ def free_port() -> int:
         return port
 
 
-def service_env(
-    s3: SeaweedS3, ddb: DynamoDBLocal, log_level: str, jwt_secret: str, extra: dict[str, str]
-) -> dict[str, str]:
-    """The service's whole configuration; inherited AWS_* and CIS_* variables are dropped."""
-    # Authentication on, as in production (`aws` refuses to start without it); no rate limit,
-    # which would answer 429 to the upload scenarios. `extra`: the store timeouts if given.
-    inherited = {
+def clean_environ() -> dict[str, str]:
+    """This process's environment without its AWS_* and CIS_* variables: a service the
+    benchmark starts is configured by the benchmark alone."""
+    return {
         name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "CIS_"))
     }
-    return inherited | {
+
+
+def store_env(s3: SeaweedS3, ddb: DynamoDBLocal) -> dict[str, str]:
+    """The `aws` backend on the managed stores (the bucket and table `init` made), a new
+    cursor secret; authentication, rate limit and logs are the caller's to add."""
+    return clean_environ() | {
         "CIS_BACKEND": "aws",
         "CIS_REGION": REGION,
         "CIS_S3_ENDPOINT_URL": s3.endpoint_url,
@@ -202,13 +207,23 @@ def service_env(
         "CIS_BUCKET": BUCKET,
         "CIS_TABLE": TABLE,
         "CIS_CURSOR_SECRET": secrets.token_hex(32),
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
+def service_env(
+    s3: SeaweedS3, ddb: DynamoDBLocal, log_level: str, jwt_secret: str, extra: dict[str, str]
+) -> dict[str, str]:
+    """The service's whole configuration; inherited AWS_* and CIS_* variables are dropped."""
+    # Authentication on, as in production (`aws` refuses to start without it); no rate limit,
+    # which would answer 429 to the upload scenarios. `extra`: the store timeouts if given.
+    return store_env(s3, ddb) | {
         "CIS_AUTH_MODE": "jwt",
         "CIS_JWT_SECRET": jwt_secret,
         "CIS_RATE_LIMIT": "",
         "CIS_LOG_LEVEL": log_level,
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "AWS_DEFAULT_REGION": REGION,
         **extra,
     }
 
@@ -231,6 +246,32 @@ def cli_path() -> str:
 def tail(path: Path, lines: int = 30) -> str:
     """The end of a log, for error messages."""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def log_problem(line: str) -> str | None:
+    """`LEVEL logger: message` of a warning or error line of the service's log, else None.
+
+    JSON lines (the default outside `embedded`) or text (`time LEVEL logger: message`).
+    """
+    if line.startswith("{"):
+        with suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("level") in LOG_PROBLEMS:
+                return f"{record['level']} {record.get('logger')}: {record.get('message')}"
+        return None
+    parts = line.split(" ", 3)  # date, time, level, the rest
+    return " ".join(parts[2:]) if len(parts) == 4 and parts[2] in LOG_PROBLEMS else None
+
+
+def service_log_summary(log: Path | None) -> dict[str, Any] | None:
+    """Warnings and errors the service logged: they often explain a number."""
+    if log is None or not log.exists():
+        return None
+    lines = log.read_text(errors="replace").splitlines()
+    problems = [problem for line in lines if (problem := log_problem(line)) is not None]
+    # Without the timestamp, repeats of one message collapse into one example.
+    distinct = dict.fromkeys(problems)
+    return {"count": len(problems), "examples": list(distinct)[:MAX_LOG_EXAMPLES]}
 
 
 def run_init(env: dict[str, str], workdir: Path) -> None:

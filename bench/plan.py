@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 # The scenarios in the order they run, whatever order `--scenarios` names them in: the
 # variants first, before the stores start (it needs none, and an idle JVM still takes CPU);
-# the list scenarios next, while the table holds exactly the sizes asked for; the stall last,
-# because it freezes the stores.
+# the list scenarios next, while the table holds exactly the sizes asked for; `cpu` (services
+# of its own) before the stall, which runs last because it freezes the stores.
 SCENARIOS = (
     "variants",
     "listing",
@@ -18,6 +18,7 @@ SCENARIOS = (
     "verification",
     "cli_upload",
     "multipart",
+    "cpu",
     "stall",
 )
 
@@ -51,6 +52,8 @@ class Plan:
     multipart_mib: int
     multipart_concurrency: tuple[int, ...]
     multipart_rounds: int
+    cpu_requests: int
+    cpu_concurrency: tuple[int, ...]
     scenarios: tuple[str, ...]
 
 
@@ -76,6 +79,8 @@ FULL = Plan(
     multipart_mib=200,
     multipart_concurrency=(1, 4, 8),
     multipart_rounds=3,
+    cpu_requests=600,
+    cpu_concurrency=(1, 8),
     scenarios=SCENARIOS,
 )
 QUICK = dataclasses.replace(
@@ -92,6 +97,7 @@ QUICK = dataclasses.replace(
     variant_rounds=2,
     multipart_mib=64,
     multipart_rounds=2,
+    cpu_requests=150,
 )
 
 
@@ -102,6 +108,7 @@ def plan_problem(plan: Plan) -> str | None:
         + plan.flow_concurrency
         + plan.health_concurrency
         + plan.verification_concurrency
+        + plan.cpu_concurrency
     )
     counts = (
         plan.requests,
@@ -109,6 +116,7 @@ def plan_problem(plan: Plan) -> str | None:
         plan.flows,
         plan.health_requests,
         plan.verifications,
+        plan.cpu_requests,
     )
     if not 0 < plan.user_images <= plan.small < plan.large:
         return "need 0 < --user-images <= --small < --large"
@@ -119,6 +127,7 @@ def plan_problem(plan: Plan) -> str | None:
                 plan.flow_concurrency,
                 plan.health_concurrency,
                 plan.verification_concurrency,
+                plan.cpu_concurrency,
             )
         )
         or min(concurrencies) < 1
@@ -127,7 +136,7 @@ def plan_problem(plan: Plan) -> str | None:
         # Two timings at least: the percentiles need them.
         return (
             "need every --*concurrency >= 1, --requests, --list-requests, --flows, "
-            "--health-requests and --verifications >= 2"
+            "--health-requests, --verifications and --cpu-requests >= 2"
         )
     if plan.seed_threads < 1 or min(plan.warmup, plan.stack_warmup) < 0:
         return "need --seed-threads >= 1, --warmup >= 0 and --stack-warmup >= 0"

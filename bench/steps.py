@@ -108,11 +108,24 @@ def post_form(client: httpx.Client, upload: dict[str, Any], png: bytes, filename
     """The multipart POST of the bytes to the presigned form (no token: it is signed)."""
     with step("upload"):
         form = upload["upload_form"]
-        if not is_loopback(form["url"]) or len(png) > upload["max_bytes"]:
-            raise FlowFailed("upload: form URL not on 127.0.0.1 or PNG above max_bytes")
+        check_destination(form["url"], upload, png)
         # httpx sends `data` before `files`: the policy's fields first, the file last.
         files = {"file": (filename, png, "image/png")}
         expect(client.post(form["url"], data=form["fields"], files=files), FLOW_S3_STATUS, "upload")
+
+
+def put_upload(client: httpx.Client, upload: dict[str, Any], png: bytes) -> None:
+    """The PUT of the bytes to the presigned `upload_url` with its `upload_headers` (no token)."""
+    with step("upload"):
+        url = upload["upload_url"]
+        check_destination(url, upload, png)
+        expect(client.put(url, content=png, headers=upload["upload_headers"]), 200, "upload")
+
+
+def check_destination(url: str, upload: dict[str, Any], png: bytes) -> None:
+    """A presigned upload goes to 127.0.0.1 only, and the bytes must fit `max_bytes`."""
+    if not is_loopback(url) or len(png) > upload["max_bytes"]:
+        raise FlowFailed("upload: URL not on 127.0.0.1 or PNG above max_bytes")
 
 
 def complete(client: httpx.Client, image_id: str, digest: str, auth: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ from cloud_image_service.domain.models import (
     StoredObject,
     utcnow,
 )
-from cloud_image_service.domain.ports import Expected
+from cloud_image_service.domain.ports import Admission, Expected
 
 
 class FakeStorage:
@@ -114,8 +114,10 @@ class FakeCatalog:
         if self.down:
             raise BackendUnavailable("DynamoDB", "down")
 
-    def create(self, image: Image) -> None:
+    def create(self, image: Image, admission: Admission | None = None) -> None:
         self._touch("create")
+        if admission is not None:
+            admission.admit()
         if image.image_id in self.images:
             raise Conflict("exists")
         self.images[image.image_id] = image

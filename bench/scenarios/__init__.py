@@ -16,6 +16,7 @@ from bench.load import Result
 from bench.plan import Plan
 from bench.scenarios import (
     cli_upload,
+    cpu,
     flow,
     health,
     listing,
@@ -25,6 +26,7 @@ from bench.scenarios import (
     verification,
 )
 from bench.scenarios.cli_upload import CliUploadOutcome
+from bench.scenarios.cpu import CpuOutcome
 from bench.scenarios.flow import FlowOutcome
 from bench.scenarios.listing import ListingOutcome
 from bench.scenarios.multipart import MultipartOutcome
@@ -33,7 +35,9 @@ from bench.scenarios.variants import VariantsOutcome
 from bench.scenarios.verification import VerificationOutcome
 
 # Scenarios whose numbers depend on a warm stack (the list scenario warms it itself).
-THROUGHPUT = frozenset({"presign", "flow", "health", "verification", "cli_upload", "multipart"})
+THROUGHPUT = frozenset(
+    {"presign", "flow", "health", "verification", "cli_upload", "multipart", "cpu"}
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Outcome:
     variants: VariantsOutcome | None = None  # run by __main__, before any store starts
     cli_upload: CliUploadOutcome | None = None
     multipart: MultipartOutcome | None = None
+    cpu: CpuOutcome | None = None
 
 
 def check_access(target: Target, user_id: str) -> None:
@@ -83,6 +88,7 @@ def run_scenarios(target: Target, plan: Plan) -> Outcome:
     verifications = verification.run(target, plan, verifier) if "verification" in chosen else None
     uploaded = cli_upload.run(target, plan, run_id) if "cli_upload" in chosen else None
     parts = multipart.run(target, plan, run_id) if "multipart" in chosen else None
+    costs = cpu.run(target, plan, run_id) if "cpu" in chosen else None
     stalled = stall.run(target, f"bench-{run_id}-stall") if "stall" in chosen else None
     return Outcome(
         lists,
@@ -93,4 +99,5 @@ def run_scenarios(target: Target, plan: Plan) -> Outcome:
         stalled,
         cli_upload=uploaded,
         multipart=parts,
+        cpu=costs,
     )

@@ -18,6 +18,7 @@ from cloud_image_service.adapters.clients import (
 )
 from cloud_image_service.adapters.images_table import ImageCatalog
 from cloud_image_service.adapters.keys_table import ApiKeyStore
+from cloud_image_service.adapters.presign import make_presigner
 from cloud_image_service.adapters.rate_counter import build_rate_limiter
 from cloud_image_service.adapters.s3 import S3Storage
 from cloud_image_service.adapters.s3_multipart import S3Multipart
@@ -204,9 +205,10 @@ def build_runtime(
     s3 = make_s3_client(session, local or settings.s3_endpoint_url, timeout, attempts)
     public = settings.public_s3_url
     presigner = make_s3_client(session, public, timeout, attempts) if public else s3
-    storage = S3Storage(settings.bucket, s3, settings.presign_ttl_seconds, presigner)
+    signer = make_presigner(presigner, settings.bucket, session)
+    storage = S3Storage(settings.bucket, s3, settings.presign_ttl_seconds, presigner, signer)
     ddb = make_dynamodb_client(session, local or settings.dynamodb_endpoint_url, timeout, attempts)
-    catalog = ImageCatalog(settings.table, ddb)
+    catalog = ImageCatalog(settings.table, ddb, transactions=embedded is None)
     count_store_errors(s3, "S3")
     count_store_errors(ddb, "DynamoDB")
     sqs: SQSClient | None = None

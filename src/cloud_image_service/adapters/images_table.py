@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cloud_image_service.adapters.admitted_write import put_with_hit
 from cloud_image_service.adapters.clients import conditional_write, error_code, raise_unavailable
 from cloud_image_service.adapters.items import (
     DUE_AT,
@@ -30,12 +31,15 @@ from cloud_image_service.adapters.items import (
     typed_value,
 )
 from cloud_image_service.adapters.listing import list_page
+from cloud_image_service.adapters.rate_counter import CounterHit
 from cloud_image_service.adapters.tables import enable_ttl, ensure_images_table
 from cloud_image_service.domain.errors import Conflict
 from cloud_image_service.domain.models import Image, ListQuery, Page, Status
+from cloud_image_service.domain.ports import Admission
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +60,35 @@ def _status_condition(expected: Expected) -> tuple[str, dict[str, Any]]:
 class ImageCatalog:
     """Image records in one DynamoDB table."""
 
-    def __init__(self, table: str, client: DynamoDBClient) -> None:
+    def __init__(self, table: str, client: DynamoDBClient, transactions: bool = True) -> None:
         self.table = table
         self.client = client
+        # False on moto (`embedded`): its TransactWriteItems copies every table it touches
+        # (CPU that grows with the table) and races concurrent writes (a 500).
+        self.transactions = transactions
 
-    def create(self, image: Image) -> None:
-        """Insert a new record; an existing id is a conflict (never overwritten)."""
-        written = conditional_write(
-            BACKEND,
-            partial(
-                self.client.put_item,
-                TableName=self.table,
-                Item=to_item(image),
-                ConditionExpression="attribute_not_exists(image_id)",
-            ),
-        )
+    def create(self, image: Image, admission: Admission | None = None) -> None:
+        """Insert a new record; an existing id is a conflict (never overwritten).
+
+        With an `admission`, its rate-limit hit is counted too: in the same transaction
+        when it is a DynamoDB counter (admitted_write.py), else first.
+        """
+        put: PutTypeDef = {
+            "TableName": self.table,
+            "Item": to_item(image),
+            "ConditionExpression": "attribute_not_exists(image_id)",
+        }
+        if self.transactions and isinstance(admission, CounterHit):
+            together = put_with_hit(self.client, put, admission)
+            if together is True:
+                return
+            if together is False and not self._is_ours(image):
+                raise Conflict(f"image {image.image_id!r} already exists")
+            if together is False:
+                return
+        if admission is not None:  # not a DynamoDB counter, or the transaction conflicted
+            admission.admit()
+        written = conditional_write(BACKEND, partial(self.client.put_item, **put))
         if written is None and not self._is_ours(image):
             raise Conflict(f"image {image.image_id!r} already exists")
 

@@ -8,16 +8,25 @@ limit, so replicas never over-admit and a refused request does not count.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
 from cloud_image_service.adapters.clients import conditional_write
 from cloud_image_service.adapters.keys_table import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 from cloud_image_service.auth.errors import TooManyRequests
-from cloud_image_service.auth.ratelimit import Clock, RateLimit, parse_rate_limit, retry_after
+from cloud_image_service.auth.ratelimit import (
+    Clock,
+    DeferredHit,
+    RateLimit,
+    parse_rate_limit,
+    retry_after,
+)
+from cloud_image_service.domain.ports import Admission
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import UpdateTypeDef
 
 BACKEND = "DynamoDB"
 # Counters outlive their window a little: DynamoDB's TTL is lazy anyway.
@@ -45,26 +54,43 @@ class DynamoRateLimiter:
 
     def hit(self, caller: str) -> None:
         """Count one request of `caller` in the current window, or raise TooManyRequests."""
+        update, left = self.update(caller)
+        counted = conditional_write(BACKEND, partial(self.client.update_item, **update))
+        if counted is None:
+            raise self.refusal(left)
+
+    def update(self, caller: str) -> tuple[UpdateTypeDef, float]:
+        """The conditional counter update of one hit now, and the seconds left in its window."""
         start, left = self.limit.window(self.clock())
         expires = start + self.limit.seconds + _TTL_GRACE_SECONDS
-        counted = conditional_write(
-            BACKEND,
-            partial(
-                self.client.update_item,
-                TableName=self.table,
-                Key={self.key_attribute: {"S": f"rate#{self.name}#{caller}#{start}"}},
-                UpdateExpression="ADD hits :one SET #ttl = :expires",
-                ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(self.limit.hits)},
-                    ":expires": {"N": str(expires)},
-                },
-            ),
-        )
-        if counted is None:
-            raise TooManyRequests(str(self.limit), retry_after(left))
+        update: UpdateTypeDef = {
+            "TableName": self.table,
+            "Key": {self.key_attribute: {"S": f"rate#{self.name}#{caller}#{start}"}},
+            "UpdateExpression": "ADD hits :one SET #ttl = :expires",
+            "ConditionExpression": "attribute_not_exists(hits) OR hits < :limit",
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": {
+                ":one": {"N": "1"},
+                ":limit": {"N": str(self.limit.hits)},
+                ":expires": {"N": str(expires)},
+            },
+        }
+        return update, left
+
+    def refusal(self, seconds_left: float) -> TooManyRequests:
+        """The 429 of a refused hit."""
+        return TooManyRequests(str(self.limit), retry_after(seconds_left))
+
+    def admission(self, caller: str) -> Admission:
+        """The hit, for a DynamoDB write to count in its own transaction."""
+        return CounterHit(self, caller)
+
+
+@dataclass(frozen=True)
+class CounterHit(DeferredHit):
+    """A hit on a DynamoDB counter: a transaction can carry it beside its own write."""
+
+    limiter: DynamoRateLimiter
 
 
 def build_rate_limiter(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloud_image_service.adapters.clients import error_code, http_status, raise_unavailable
+from cloud_image_service.adapters.presign import Presigner
 from cloud_image_service.domain.models import ObjectInfo, StoredObject, utcnow
 
 if TYPE_CHECKING:
@@ -36,11 +37,13 @@ class S3Storage:
         client: S3Client,
         presign_ttl: int,
         presign_client: S3Client | None = None,
+        presigner: Presigner | None = None,
     ) -> None:
         self.bucket = bucket
         self.client = client
         self.presign_ttl = presign_ttl
         self.presign_client = presign_client or client
+        self.presigner = presigner  # signs without botocore's per-call work (presign.py)
 
     def expiry(self) -> datetime:
         """When a URL signed now stops working."""
@@ -48,11 +51,19 @@ class S3Storage:
 
     def presign_put(self, key: str, content_type: str) -> str:
         """A PUT URL that signs the Content-Type, so S3 refuses any other type."""
+        if self.presigner is not None:
+            return self.presigner.url("PUT", key, self.presign_ttl, content_type=content_type)
         params = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
         return self._presign("put_object", params)
 
     def presign_get(self, key: str, content_type: str, disposition: str) -> str:
         """A GET URL that forces the stored type and a Content-Disposition on the response."""
+        if self.presigner is not None:
+            response = {
+                "response-content-disposition": disposition,
+                "response-content-type": content_type,
+            }
+            return self.presigner.url("GET", key, self.presign_ttl, response=response)
         params = {
             "Bucket": self.bucket,
             "Key": key,
@@ -63,17 +74,24 @@ class S3Storage:
 
     def presign_post(self, key: str, content_type: str, max_bytes: int) -> dict[str, Any]:
         """A POST form whose policy pins the key, the Content-Type and the size range."""
+        fields = {"Content-Type": content_type}
+        conditions: list[Any] = [
+            {"Content-Type": content_type},
+            ["content-length-range", 1, max_bytes],
+        ]
         try:
-            form = self.presign_client.generate_presigned_post(
-                self.bucket,
-                key,
-                Fields={"Content-Type": content_type},
-                Conditions=[
-                    {"Content-Type": content_type},
-                    ["content-length-range", 1, max_bytes],
-                ],
-                ExpiresIn=self.presign_ttl,
-            )
+            if self.presigner is not None:
+                form = self.presigner.post(key, self.presign_ttl, fields, conditions)
+            else:
+                form = dict(
+                    self.presign_client.generate_presigned_post(
+                        self.bucket,
+                        key,
+                        Fields=fields,
+                        Conditions=conditions,
+                        ExpiresIn=self.presign_ttl,
+                    )
+                )
         except (BotoCoreError, ClientError) as exc:
             raise_unavailable(BACKEND, exc)
         # Path-style `http://host/bucket` gets its slash: SeaweedFS answers a browser's

@@ -1,4 +1,9 @@
-"""Image endpoints: authenticate, validate, call the service, return a schema."""
+"""Image endpoints: authenticate, validate, call the service, return a schema.
+
+The hot routes (upload, list, get, download) are `async def` that run their blocking part
+(the rate-limit hit and the service's store calls) in one hop to the thread pool: a sync
+route would hop for itself and again to validate its response (see deps.py).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
 
-from cloud_image_service.api.deps import CallerDep, LimitedCaller, S3Slot, Service, VerifyLimitDep
+from cloud_image_service.api.deps import (
+    CallerDep,
+    Limit,
+    S3Slot,
+    Service,
+    UploadLimitDep,
+    VerifyLimitDep,
+)
 from cloud_image_service.api.openapi import RATE_LIMIT_EXTENSION
 from cloud_image_service.api.openapi_errors import errors
 from cloud_image_service.api.schemas import (
@@ -21,9 +34,11 @@ from cloud_image_service.api.schemas import (
 )
 from cloud_image_service.api.strict_query import reject_unknown_query
 from cloud_image_service.auth.access import owner_scope, resolve_owner, resolve_user
+from cloud_image_service.auth.errors import TooManyRequests
 from cloud_image_service.config import USER_ID_PATTERN
 from cloud_image_service.domain.errors import BadRequest
 from cloud_image_service.domain.models import LISTED_STATUSES, ListQuery, Status
+from cloud_image_service.domain.service import ImageService, NewUpload
 
 router = APIRouter(prefix="/images", tags=["images"], dependencies=[Depends(reject_unknown_query)])
 
@@ -48,16 +63,12 @@ ImageId = Annotated[str, Path(description="The image's id (a UUID) from `POST /i
         e429="Upload rate limit (`CIS_RATE_LIMIT`) reached.",
     ),
 )
-def create_upload(body: UploadRequest, service: Service, caller: LimitedCaller) -> UploadResponse:
+async def create_upload(
+    body: UploadRequest, service: Service, caller: CallerDep, limit: UploadLimitDep
+) -> UploadResponse:
     """Create a pending image and return a presigned PUT and POST form for its bytes."""
-    upload = service.create_upload(
-        resolve_owner(caller, body.user_id),
-        body.content_type,
-        tuple(body.tags),
-        body.description,
-        body.filename,
-        body.size,
-    )
+    owner = resolve_owner(caller, body.user_id)
+    upload = await run_in_threadpool(_create, service, limit, owner, body)
     return UploadResponse(
         image_id=upload.image.image_id,
         upload_url=upload.upload_url,
@@ -67,6 +78,24 @@ def create_upload(body: UploadRequest, service: Service, caller: LimitedCaller) 
         expires_at=upload.expires_at,
         status=upload.image.status.value,
     )
+
+
+def _create(service: ImageService, limit: Limit, owner: str, body: UploadRequest) -> NewUpload:
+    # The rate-limit hit is counted with the record's write (one DynamoDB transaction), for
+    # a valid request only.
+    try:
+        return service.create_upload(
+            owner,
+            body.content_type,
+            tuple(body.tags),
+            body.description,
+            body.filename,
+            body.size,
+            limit.admission(),
+        )
+    except TooManyRequests:
+        limit.refused()
+        raise
 
 
 ListStatus = Literal["ready", "pending", "rejected", "trashed", "all"]
@@ -79,7 +108,7 @@ ListStatus = Literal["ready", "pending", "rejected", "trashed", "all"]
         400, 401, 403, 422, 503, e400="`cursor` was modified or belongs to another list."
     ),
 )
-def list_images(
+async def list_images(
     service: Service,
     caller: CallerDep,
     user_id: Annotated[
@@ -138,7 +167,7 @@ def list_images(
         created_before=_aware(created_before),
         sha256=sha256,
     )
-    items, next_cursor = service.list(query, limit, cursor)
+    items, next_cursor = await run_in_threadpool(service.list, query, limit, cursor)
     return ImageList(items=[ImageOut.of(image) for image in items], next_cursor=next_cursor)
 
 
@@ -158,9 +187,9 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 @router.get("/{image_id}", operation_id="get_image", responses=errors(401, 404, 503))
-def get_image(image_id: ImageId, service: Service, caller: CallerDep) -> ImageOut:
+async def get_image(image_id: ImageId, service: Service, caller: CallerDep) -> ImageOut:
     """Metadata of one image."""
-    return ImageOut.of(service.get(image_id, owner_scope(caller)))
+    return ImageOut.of(await run_in_threadpool(service.get, image_id, owner_scope(caller)))
 
 
 _VERIFY_ERRORS = errors(
@@ -206,7 +235,7 @@ def complete_upload(
     responses=_DOWNLOAD_ERRORS,
     dependencies=[S3Slot],
 )
-def download_image(
+async def download_image(
     image_id: ImageId,
     service: Service,
     caller: CallerDep,
@@ -225,7 +254,9 @@ def download_image(
     ] = None,
 ) -> DownloadResponse:
     """A presigned GET of the bytes or of a variant (409 before any upload, 422 if rejected)."""
-    download = service.download(image_id, disposition, owner_scope(caller), verify_limit, variant)
+    download = await run_in_threadpool(
+        service.download, image_id, disposition, owner_scope(caller), verify_limit, variant
+    )
     return DownloadResponse(download_url=download.url, expires_at=download.expires_at)
 
 

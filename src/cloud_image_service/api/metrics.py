@@ -1,7 +1,8 @@
-"""`GET /metrics`: Prometheus text, HTTP metrics from prometheus-fastapi-instrumentator.
+"""`GET /metrics`: Prometheus text.
 
-Requests are counted by route template, method and status class; `/metrics` itself is
-not. With CIS_METRICS_TOKEN set, a scrape must send `Authorization: Bearer <token>`.
+Requests are counted by route template, method and status class by the access log
+(api/access.py); `/metrics` itself and unmatched paths are not. With CIS_METRICS_TOKEN set,
+a scrape must send `Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hmac
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from cloud_image_service.auth.errors import Unauthorized
 
@@ -19,12 +19,7 @@ METRICS_PATH = "/metrics"
 
 
 def install(app: FastAPI, token: str | None) -> None:
-    """Instrument the app and add the scrape route."""
-    Instrumentator(
-        should_group_status_codes=True,
-        should_ignore_untemplated=True,
-        excluded_handlers=[METRICS_PATH],
-    ).instrument(app)
+    """Add the scrape route."""
 
     @app.get(METRICS_PATH, include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -76,6 +76,10 @@ class Authenticator:
         self.mode = mode
         self.jwt_verifier = jwt_verifier
         self.api_keys = api_keys
+        # API keys are looked up in DynamoDB, a JWKS URL is fetched: those calls block.
+        self.may_block = mode == "api-key" or (
+            jwt_verifier is not None and mode == "jwt" and jwt_verifier.fetches_keys
+        )
 
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
         """The caller; Unauthorized when credentials are missing or bad."""

@@ -94,6 +94,11 @@ class JwtVerifier:
             self._jwks_keys = _load_jwks_file(Path(jwks))
             self.algorithms = JWKS_ALGORITHMS
 
+    @property
+    def fetches_keys(self) -> bool:
+        """True when keys come from a JWKS URL (a verification may wait on the network)."""
+        return self._jwks_client is not None
+
     def verify(self, token: str) -> Caller:
         """The caller a valid token names; Unauthorized saying what is wrong otherwise."""
         if len(token) > _MAX_TOKEN_LENGTH:

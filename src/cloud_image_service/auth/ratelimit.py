@@ -16,6 +16,7 @@ from typing import Protocol
 
 from cloud_image_service.auth.caller import Caller
 from cloud_image_service.auth.errors import TooManyRequests
+from cloud_image_service.domain.ports import Admission
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
@@ -65,6 +66,19 @@ class RateLimiter(Protocol):
     """Counts one request of a caller; raises TooManyRequests past the limit."""
 
     def hit(self, caller: str) -> None: ...
+    def admission(self, caller: str) -> Admission: ...
+
+
+@dataclass(frozen=True)
+class DeferredHit:
+    """An admission counted on its own, before the write it guards."""
+
+    limiter: RateLimiter
+    caller: str
+
+    def admit(self) -> None:
+        """Count the hit."""
+        self.limiter.hit(self.caller)
 
 
 class InMemoryRateLimiter:
@@ -85,6 +99,10 @@ class InMemoryRateLimiter:
             if count >= self.limit.hits:
                 raise TooManyRequests(str(self.limit), retry_after(left))
             self._hits[(caller, start)] = count + 1
+
+    def admission(self, caller: str) -> Admission:
+        """The hit, counted when the guarded write happens."""
+        return DeferredHit(self, caller)
 
 
 def caller_key(caller: Caller, client_host: str | None) -> str:

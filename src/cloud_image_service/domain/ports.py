@@ -50,10 +50,22 @@ class MultipartStore(Protocol):
     def uploads(self, prefix: str, started_before: datetime) -> Iterator[PendingUpload]: ...
 
 
+class Admission(Protocol):
+    """A caller's rate-limit hit, handed to the write it guards.
+
+    A store that can count it in the same call as that write does (adapters/images_table.py:
+    one DynamoDB transaction instead of two calls); anything else calls `admit` first.
+    """
+
+    def admit(self) -> None:
+        """Count the hit now; TooManyRequests past the limit."""
+        ...
+
+
 class Catalog(Protocol):
     """The metadata table."""
 
-    def create(self, image: Image) -> None: ...
+    def create(self, image: Image, admission: Admission | None = None) -> None: ...
     def get(self, image_id: str) -> Image | None: ...
     def delete(self, image_id: str, expected: Expected) -> bool: ...
     def transition(

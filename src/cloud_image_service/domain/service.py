@@ -39,7 +39,7 @@ from cloud_image_service.domain.models import (
     utcnow,
 )
 from cloud_image_service.domain.pagination import CursorCodec
-from cloud_image_service.domain.ports import Catalog, Storage
+from cloud_image_service.domain.ports import Admission, Catalog, Storage
 from cloud_image_service.domain.removal import Remover
 from cloud_image_service.domain.variants import VariantMaker
 from cloud_image_service.domain.verification import Limits, Verifier
@@ -154,8 +154,12 @@ class ImageService:
         description: str | None = None,
         filename: str | None = None,
         size: int | None = None,
+        admission: Admission | None = None,
     ) -> NewUpload:
-        """Record a pending image and presign the PUT and the POST of its bytes."""
+        """Record a pending image and presign the PUT and the POST of its bytes.
+
+        `admission`: the caller's rate-limit hit, counted with the record's write.
+        """
         limit = self.limits.max_upload_bytes
         if size is not None and size > limit:
             raise PayloadTooLarge(
@@ -176,7 +180,7 @@ class ImageService:
         # Sign first (no I/O): if the record cannot be written, no URL ever leaves.
         url = self.storage.presign_put(image.upload_key, content_type)
         form = self.storage.presign_post(image.upload_key, content_type, limit)
-        self.catalog.create(image)
+        self.catalog.create(image, admission)
         metrics.UPLOADS_CREATED.labels("single").inc()
         return NewUpload(image, url, form, expires_at)
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the domain (the HTTP ones come from prometheus-fastapi-instrumentator).
+"""Prometheus metrics: HTTP requests by route template (api/access.py), and the domain's.
 
 No label ever takes a user id or an image id: each label has a small, fixed set of
 values, so the number of series stays bounded whatever the traffic.
@@ -13,6 +13,19 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# The names and labels of prometheus-fastapi-instrumentator's defaults, which dashboards know;
+# counted by the access log (api/access.py), which already has the route and the status.
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests by route template, method and status class (2xx, 4xx, 5xx).",
+    ["handler", "method", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and method.",
+    ["handler", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 UPLOADS_CREATED = Counter(
     "cis_uploads_created_total", "Uploads asked for (pending records created).", ["kind"]
 )
