@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,10 +55,19 @@ def _forget() -> None:
 
 @pytest.fixture(scope="module")
 def on_moto() -> Iterator[None]:
-    """The handlers' settings, as a deployment gives them: the AWS endpoints are moto's."""
+    """The handlers' settings, as a deployment gives them: the AWS endpoints are moto's.
+
+    Names of their own: moto's state is per process, and an app server of another test in
+    this worker runs an in-process worker that would take these variant jobs first.
+    """
     server = EmbeddedServer()
     server.start()
+    suffix = uuid.uuid4().hex[:8]
     env = {
+        "CIS_BUCKET": f"lambda-{suffix}",
+        "CIS_TABLE": f"lambda-images-{suffix}",
+        "CIS_KEYS_TABLE": f"lambda-keys-{suffix}",
+        "CIS_QUEUE_NAME": f"lambda-uploads-{suffix}",
         "CIS_BACKEND": "aws",
         "CIS_ALLOW_INSECURE": "true",
         "CIS_S3_ENDPOINT_URL": server.endpoint_url,

@@ -47,6 +47,7 @@ class EmbeddedServer:
             ident="moto",
         )
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def endpoint_url(self) -> str:
@@ -55,12 +56,20 @@ class EmbeddedServer:
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.run, name="cis-moto", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="cis-moto", daemon=True)
         self._thread.start()
         log.info("embedded S3 + DynamoDB (moto) listening on %s", self.endpoint_url)
 
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except OSError:  # a socket closed under the loop by stop()
+            if not self._stopping.is_set():
+                raise
+
     def stop(self) -> None:
         """Stop serving; all data is gone."""
+        self._stopping.set()
         self._server.close()  # the listening socket and the loop's trigger
         # The loop runs while any connection is open: kept-alive ones are closed here.
         for channel in list(self._server._map.values()):
