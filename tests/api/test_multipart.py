@@ -98,16 +98,15 @@ def test_a_large_png_in_parts_is_verified_and_downloaded_identical(
     assert (again.status_code, again.json()["status"]) == (200, "ready")
 
 
-@pytest.mark.parametrize("backend", ["real"], indirect=True)
-def test_complete_after_s3_assembled_the_parts_gives_the_verdict(
-    api: httpx.Client, service: AppServer, user_id: str
-) -> None:
+def _assembled_by_s3(
+    api: httpx.Client, service: AppServer, user_id: str, size: tuple[int, int]
+) -> tuple[dict[str, Any], dict[int, str]]:
+    """A one-part upload that S3 assembled (straight with boto3, as if the service's complete
+    call was lost after S3 did its part): the started upload and its ETags."""
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), "teal").save(buffer, "PNG")
+    Image.new("RGB", size, "teal").save(buffer, "PNG")
     started = _start(api, user_id)
     etags = _send(api, started, buffer.getvalue(), [1])
-    # S3 assembled the parts, then the answer was lost (or the service said 409): a retry
-    # must not be a 404 because S3 no longer knows the upload id.
     storage = service.runtime.storage
     storage.client.complete_multipart_upload(
         Bucket=storage.bucket,
@@ -115,6 +114,16 @@ def test_complete_after_s3_assembled_the_parts_gives_the_verdict(
         UploadId=started["uploadId"],
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etags[1]}]},
     )
+    return started, etags
+
+
+@pytest.mark.parametrize("backend", ["real"], indirect=True)
+def test_complete_after_s3_assembled_the_parts_gives_the_verdict(
+    api: httpx.Client, service: AppServer, user_id: str
+) -> None:
+    # The answer was lost (or the service said 409): a retry must not be a 404 because S3
+    # no longer knows the upload id.
+    started, etags = _assembled_by_s3(api, service, user_id, (64, 48))
     done = _complete(api, started, etags)
     assert (done.status_code, done.json()["status"]) == (200, "ready"), done.text
 
@@ -227,19 +236,7 @@ def test_batch_signing_and_params(api: httpx.Client, user_id: str) -> None:
 def test_the_s3_event_of_the_assembled_object_makes_it_ready(
     api: httpx.Client, service: AppServer, user_id: str
 ) -> None:
-    buffer = io.BytesIO()
-    Image.new("RGB", (640, 480), "teal").save(buffer, "PNG")
-    started = _start(api, user_id)
-    etags = _send(api, started, buffer.getvalue(), [1])
-    # S3 assembles the parts (here straight with boto3, as if the service's complete call
-    # was lost after S3 did its part): its ObjectCreated event does the rest.
-    storage = service.runtime.storage
-    storage.client.complete_multipart_upload(
-        Bucket=storage.bucket,
-        Key=started["key"],
-        UploadId=started["uploadId"],
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etags[1]}]},
-    )
+    started, _ = _assembled_by_s3(api, service, user_id, (640, 480))  # its event does the rest
     deadline = time.monotonic() + 15
     status = "pending"
     while status == "pending" and time.monotonic() < deadline:
