@@ -7,10 +7,6 @@ is its own: a 7000 x 7000 RGBA PNG of a few hundred KB decodes to 196 MB.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,8 +15,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from cloud_image_service.local.devstores import free_port
 from tests.images import complete, presign, put_bytes
+from tests.processes import start_serve
 
 BUDGET_MB = 256
 SIDE = 7000  # 49 megapixels, under the 50-megapixel cap
@@ -36,36 +32,14 @@ def _peak_rss_mb(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def service_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIS_")}
-    env |= {
-        "CIS_PORT": str(port),
-        "CIS_VERIFY_MEMORY_MB": str(BUDGET_MB),
-        "CIS_VERIFY_WAIT_SECONDS": "60",
-        "CIS_LOG_LEVEL": "warning",
-    }
-    log = tmp_path_factory.mktemp("budget") / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cloud_image_service.cli", "serve"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError(log.read_text())
-        time.sleep(0.2)
-    yield url, process.pid
-    process.terminate()
-    process.wait(15)
+    serve = start_serve(
+        tmp_path_factory.mktemp("budget"),
+        CIS_VERIFY_MEMORY_MB=str(BUDGET_MB),
+        CIS_VERIFY_WAIT_SECONDS="60",
+        CIS_LOG_LEVEL="warning",
+    )
+    yield serve.url, serve.pid
+    serve.stop(15)
 
 
 def _big_png() -> bytes:
